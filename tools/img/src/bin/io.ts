@@ -1,0 +1,2 @@
+process.stderr.write('strata-io: not implemented yet\n');
+process.exitCode = 1;

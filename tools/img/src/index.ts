@@ -1,0 +1,2 @@
+/** Placeholder: the library behind strata-img and strata-io. */
+export const PACKAGE_STATUS = 'planned' as const;
