@@ -1,3 +1,10 @@
 export { ImageError, type ImageErrorReason } from './errors.js';
 export { HostFile, MemoryFile, type ImageFile, type OpenHostFileOptions } from './image-file.js';
 export type { BlockStatusExtent, ImageDriver, ImageFormatName } from './driver.js';
+export {
+  DirtyBitmap,
+  MAX_BITMAP_GRANULARITY,
+  MIN_BITMAP_GRANULARITY,
+  type DirtyBitmapOptions,
+  type DirtyExtent,
+} from './dirty-bitmap.js';
