@@ -8,3 +8,12 @@ export {
   type DirtyBitmapOptions,
   type DirtyExtent,
 } from './dirty-bitmap.js';
+export { checkImage, type CheckOptions } from './qcow2/check.js';
+export {
+  checkExitCode,
+  formatCheckReport,
+  toImageCheckJson,
+  type CheckRepairMode,
+  type CheckResult,
+  type ImageCheckJson,
+} from './qcow2/check-result.js';
