@@ -1,0 +1,104 @@
+/**
+ * libvirt's formatters write children in a fixed order whatever the input order was. These
+ * tables give that order for the elements the model carries untyped; unknown names go last,
+ * keeping their relative order.
+ */
+export const DISK_CHILD_ORDER = [
+  'driver',
+  'auth',
+  'source',
+  'backingStore',
+  'backenddomain',
+  'geometry',
+  'blockio',
+  'mirror',
+  'target',
+  'iotune',
+  'readonly',
+  'shareable',
+  'transient',
+  'serial',
+  'wwn',
+  'vendor',
+  'product',
+  'encryption',
+  'boot',
+  'alias',
+  'master',
+  'acpi',
+  'rom',
+  'address',
+  'privateData',
+  'diskSecretsPlacement',
+] as const;
+
+/** Order of `<source>` children after the typed `<host>` elements. */
+export const SOURCE_CHILD_ORDER = [
+  'host',
+  'snapshot',
+  'config',
+  'cookies',
+  'readahead',
+  'timeout',
+  'ssl',
+  'identity',
+  'knownHosts',
+  'reconnect',
+  'address',
+  'slices',
+  'seclabel',
+  'auth',
+  'encryption',
+  'reservations',
+  'dataStore',
+  'privateData',
+] as const;
+
+/** Order of `<driver>` attributes (`type` is written from the image format). */
+export const DRIVER_ATTRIBUTE_ORDER = [
+  'name',
+  'type',
+  'cache',
+  'error_policy',
+  'rerror_policy',
+  'io',
+  'ioeventfd',
+  'event_idx',
+  'copy_on_read',
+  'discard',
+  'iothread',
+  'detect_zeroes',
+  'queues',
+  'queue_size',
+  'iommu',
+  'ats',
+  'packed',
+  'page_per_vq',
+] as const;
+
+/** Order of `<target>` attributes after `dev` and `bus`. */
+export const TARGET_ATTRIBUTE_ORDER = ['tray', 'removable', 'rotation_rate'] as const;
+
+/** Stable sort of elements by a name order; unknown names keep their order after known ones. */
+export function sortByOrder<T extends { readonly name: string }>(elements: readonly T[], order: readonly string[]): T[] {
+  const rank = (name: string): number => {
+    const i = order.indexOf(name);
+    return i < 0 ? order.length : i;
+  };
+  return elements
+    .map((el, i) => ({ el, i }))
+    .sort((a, b) => rank(a.el.name) - rank(b.el.name) || a.i - b.i)
+    .map(({ el }) => el);
+}
+
+/** Stable sort of attributes by a name order; unknown names keep their order after known ones. */
+export function sortAttributes<T extends readonly [string, string]>(attributes: readonly T[], order: readonly string[]): T[] {
+  const rank = (name: string): number => {
+    const i = order.indexOf(name);
+    return i < 0 ? order.length : i;
+  };
+  return attributes
+    .map((a, i) => ({ a, i }))
+    .sort((x, y) => rank(x.a[0]) - rank(y.a[0]) || x.i - y.i)
+    .map(({ a }) => a);
+}
