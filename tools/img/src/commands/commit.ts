@@ -1,0 +1,111 @@
+import type { CommandContext } from '../cli/context.js';
+import { CliError } from '../cli/errors.js';
+import { getopt, OptionBag } from '../cli/getopt.js';
+import { loadEngine } from '../engine/index.js';
+import type { EngineImage } from '../engine/types.js';
+import { Progress } from '../format/progress.js';
+import { closeAll, formatName, oneFilename, openWritable } from './common.js';
+import { resolveBackingPath } from './image-info.js';
+import { type Layer, openBaseWritable, openLowerLayers } from './layers.js';
+
+const CHUNK = 2 * 1024 * 1024;
+
+/** `commit [-q] [-f fmt] [-b base] [-d] [-p] filename` */
+export async function commit(argv: string[], ctx: CommandContext): Promise<number> {
+  const { options, positionals } = getopt(argv, [
+    { short: 'h', long: 'help', value: false },
+    { short: 'f', value: true, key: 'format' },
+    { short: 'b', value: true, key: 'base' },
+    { short: 'd', value: false, key: 'drop' },
+    { short: 'p', value: false, key: 'progress' },
+    { short: 'q', value: false, key: 'quiet' },
+    { short: 't', value: true, key: 'cache' },
+    { short: 'r', value: true, key: 'rate' },
+    { long: 'image-opts', value: false },
+    { long: 'object', value: true },
+  ]);
+  const opts = new OptionBag(options);
+  const filename = oneFilename(positionals);
+  const quiet = opts.has('quiet');
+  const baseOption = opts.last('base');
+  // Emptying the top only makes sense when the base is its direct backing; -b implies -d as in qemu-img.
+  const keepTop = opts.has('drop') || baseOption !== undefined;
+  const progress = new Progress(opts.has('progress') && !quiet ? ctx.out : null);
+  const engine = await loadEngine();
+  const topImage = await openWritable(engine, filename, formatName(opts.last('format'), filename), {
+    noBacking: true,
+  });
+  const top: Layer = { path: filename, image: topImage };
+  let chain: Awaited<ReturnType<typeof openLowerLayers>> | undefined;
+  let base: EngineImage | undefined;
+  try {
+    if (topImage.backingFileName === null)
+      throw new CliError(`Image '${filename}' does not have a backing file`);
+    const basePath = baseOption ?? resolveBackingPath(filename, topImage.backingFileName);
+    chain = await openLowerLayers(engine, top, basePath);
+    if (chain.bottomPath === null) {
+      throw new CliError(`'${baseOption}' is not in the backing chain of '${filename}'`);
+    }
+    if (chain.bottomFormat === null) {
+      throw new CliError(`Could not open '${chain.bottomPath}': the backing file format is not recorded`);
+    }
+    base = await openBaseWritable(engine, chain.bottomPath, chain.bottomFormat);
+    progress.start();
+    await commitLayers([top, ...chain.layers], base, (done, total) => progress.update(done, total));
+    await base.flush();
+    if (!keepTop) {
+      if (topImage.makeEmpty) await topImage.makeEmpty();
+      else await topImage.discard(0, topImage.virtualSize);
+      await topImage.flush();
+    }
+    progress.end();
+  } finally {
+    await closeAll(base, ...(chain?.layers.map((l) => l.image) ?? []), topImage);
+  }
+  if (!quiet) ctx.out('Image committed.\n');
+  return 0;
+}
+
+/**
+ * Writes into `base` everything the layers above it decide (data and zeroes), the uppermost
+ * layer winning, growing the base first when the top is larger.
+ */
+export async function commitLayers(
+  layers: Layer[],
+  base: EngineImage,
+  onProgress: (done: number, total: number) => void,
+): Promise<void> {
+  const top = (layers[0] as Layer).image;
+  const size = top.virtualSize;
+  if (base.virtualSize < size) await base.resize(size);
+  const buffer = new Uint8Array(CHUNK);
+  let offset = 0;
+  while (offset < size) {
+    let length = Math.min(CHUNK, size - offset);
+    let decided: { layer: EngineImage; status: 'data' | 'zero' } | null = null;
+    for (const { image } of layers) {
+      if (offset >= image.virtualSize) {
+        // A shorter intermediate reads zeroes past its end, hiding what is below.
+        decided = { layer: image, status: 'zero' };
+        break;
+      }
+      length = Math.min(length, image.virtualSize - offset);
+      const [extent] = await image.blockStatus(offset, length);
+      if (!extent) throw new Error(`no block status at ${offset}`);
+      length = Math.min(length, extent.length);
+      if (extent.status !== 'unallocated') {
+        decided = { layer: image, status: extent.status };
+        break;
+      }
+    }
+    if (decided?.status === 'data') {
+      const view = buffer.subarray(0, length);
+      await decided.layer.read(view, offset);
+      await base.write(view, offset);
+    } else if (decided?.status === 'zero') {
+      await base.writeZeroes(offset, length);
+    }
+    offset += length;
+    onProgress(offset, size);
+  }
+}
