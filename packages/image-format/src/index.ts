@@ -17,3 +17,10 @@ export {
   type CheckResult,
   type ImageCheckJson,
 } from './qcow2/check-result.js';
+export {
+  PersistentBitmaps,
+  type AddBitmapOptions,
+  type BitmapDirectoryLocation,
+  type BitmapInfo,
+  type BitmapStorage,
+} from './qcow2/bitmaps.js';
