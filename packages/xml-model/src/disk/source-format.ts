@@ -65,23 +65,24 @@ export function writeFormat(w: LibvirtXmlWriter, src: StorageSource): void {
 
 /**
  * Writes a `<source>` element the way libvirt does: the type's attributes, carried attributes,
- * `startupPolicy`, then `index` (runtime forms only); `<host>` children, then the carried
+ * `startupPolicy`, then `index` (runtime forms only, and not for chain members, whose index
+ * sits on `<backingStore>`); `<host>` children, then the carried
  * children in libvirt's order. An empty source is left out.
  */
 export function writeSource(
   w: LibvirtXmlWriter,
   src: StorageSource,
   ctx: SourceFormatContext,
-  name = 'source',
+  withIndex = true,
 ): void {
   const attributes: AttributeSpec[] = [
     ...typedSourceAttributes(src),
     ...src.extraAttributes,
     ['startupPolicy', src.startupPolicy],
-    ['index', writesIndexes(ctx) && src.index ? src.index : undefined],
+    ['index', withIndex && writesIndexes(ctx) && src.index ? src.index : undefined],
   ];
   w.element(
-    name,
+    'source',
     attributes,
     (c) => {
       for (const host of src.hosts) {
@@ -152,7 +153,8 @@ function writeBackingImage(w: LibvirtXmlWriter, image: StorageSource, ctx: Sourc
         return;
       }
       writeFormat(b, image);
-      writeSource(b, image, ctx);
+      // A chain member's index is written on <backingStore>, not on its <source>.
+      writeSource(b, image, ctx, false);
       writeBackingChain(b, image, ctx);
     },
   );

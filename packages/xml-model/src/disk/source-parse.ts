@@ -181,7 +181,8 @@ export function parseSourceElement(
     into.startupPolicy = enumAttr(sourceEl, 'startupPolicy', ['mandatory', 'requisite', 'optional'] as const, 'startupPolicy value');
   }
   const index = attr(sourceEl, 'index');
-  if (index !== undefined && readsIndexes(ctx)) {
+  // A chain member's index is read from its <backingStore>; libvirt ignores one on its <source>.
+  if (index !== undefined && readsIndexes(ctx) && role !== 'chain') {
     const n = parseUnsigned(sourceEl, index, 'disk index');
     if (n === 0) throw errorAt(sourceEl, `invalid disk index '${index}'`);
     into.index = n;
