@@ -1,4 +1,4 @@
-import { HostFile } from '../../image-file.js';
+import { HostFile, type ImageFile } from '../../image-file.js';
 import type { BitmapDirectoryLocation, BitmapStorage } from '../bitmaps.js';
 import { StoredRefcounts } from '../check-refcounts.js';
 import { readHeaderForCheck } from '../check.js';
@@ -12,13 +12,17 @@ import { type Qcow2Header, serializeHeader, serializeBitmapsExtension } from '..
  */
 export class AppendingBitmapHost implements BitmapStorage {
   private constructor(
-    readonly file: HostFile,
+    readonly file: ImageFile,
     private header: Qcow2Header,
     private readonly refcounts: StoredRefcounts,
   ) {}
 
   static async open(path: string, readOnly = false): Promise<AppendingBitmapHost> {
-    const file = await HostFile.open(path, { readOnly });
+    return AppendingBitmapHost.over(await HostFile.open(path, { readOnly }));
+  }
+
+  /** The same over any image file (a MemoryFile in unit tests). */
+  static async over(file: ImageFile): Promise<AppendingBitmapHost> {
     const header = await readHeaderForCheck(file);
     const refcounts = await StoredRefcounts.load(
       file,
