@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { QmpError } from '../errors.js';
+import { MemoryConnection } from '../test-support/memory-transport.js';
+import { createStubServer } from '../test-support/stub-server.js';
+import { readBytesTranscript, readTextTranscript } from '../test-support/transcripts.js';
+
+const text = new TextDecoder('latin1');
+
+describe('QmpSession replays the recorded qemu-storage-daemon transcripts', () => {
+  it('protocol.txt: negotiation, id echo and every malformed-request error, byte for byte', async () => {
+    const { greeting, steps } = readTextTranscript('protocol.txt');
+    const connection = new MemoryConnection(createStubServer());
+    expect(connection.take()).toBe(`${greeting}\r\n`);
+    expect(steps.length).toBeGreaterThan(20);
+    // The recording stops after sending the final `quit`; its reply is in the byte transcript.
+    const last = steps[steps.length - 1]!;
+    expect(last.client).toContain('quit');
+    expect(last.server).toEqual([]);
+    for (const step of steps.slice(0, -1)) {
+      connection.send(step.client);
+      await connection.settle();
+      expect({ sent: step.client, got: connection.take() }).toEqual({
+        sent: step.client,
+        got: step.server.map((line) => `${line}\r\n`).join(''),
+      });
+    }
+  });
+
+  it('qmp-framing-bytes.txt: back-to-back input, single quotes, escaping, parser reset, numbers', async () => {
+    const { greeting, steps } = readBytesTranscript('qmp-framing-bytes.txt');
+    const connection = new MemoryConnection(createStubServer());
+    expect(connection.take()).toBe(text.decode(greeting));
+    for (const step of steps) {
+      connection.send(step.client);
+      await connection.settle();
+      expect(connection.take()).toBe(text.decode(step.server));
+    }
+    expect(connection.ended).toBe(true);
+  });
+});
+
+describe('QmpSession behaviour', () => {
+  const negotiated = async (): Promise<{
+    connection: MemoryConnection;
+    server: ReturnType<typeof createStubServer>;
+  }> => {
+    const server = createStubServer();
+    const connection = new MemoryConnection(server);
+    connection.take();
+    connection.send('{"execute":"qmp_capabilities"}');
+    await connection.settle();
+    expect(connection.take()).toBe('{"return": {}}\r\n');
+    return { connection, server };
+  };
+
+  it('sends no events before negotiation and stamps them afterwards', async () => {
+    const server = createStubServer({ clock: () => 1_700_000_000_123_456n });
+    const connection = new MemoryConnection(server);
+    connection.take();
+    server.emitEvent('JOB_STATUS_CHANGE', { status: 'created', id: 'j' });
+    expect(connection.take()).toBe('');
+    connection.send('{"execute":"qmp_capabilities"}');
+    await connection.settle();
+    connection.take();
+    server.emitEvent('JOB_STATUS_CHANGE', { status: 'created', id: 'j' });
+    expect(connection.take()).toBe(
+      '{"timestamp": {"seconds": 1700000000, "microseconds": 123456}, "event": "JOB_STATUS_CHANGE", "data": {"status": "created", "id": "j"}}\r\n',
+    );
+  });
+
+  it('writes events a handler emits before that handler reply, and runs requests one at a time', async () => {
+    const { connection, server } = await negotiated();
+    const order: string[] = [];
+    server.register('job-dismiss', async (args) => {
+      order.push(`start ${String(args['id'])}`);
+      server.emitEvent('JOB_STATUS_CHANGE', { status: 'null', id: args['id']! });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      order.push(`end ${String(args['id'])}`);
+      return {};
+    });
+    connection.send(
+      '{"execute":"job-dismiss","arguments":{"id":"a"},"id":1}{"execute":"job-dismiss","arguments":{"id":"b"},"id":2}',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    const lines = connection
+      .take()
+      .split('\r\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(order).toEqual(['start a', 'end a', 'start b', 'end b']);
+    expect(
+      lines.map((l) =>
+        l['event'] !== undefined ? `event ${JSON.stringify(l['data'])}` : `reply ${String(l['id'])}`,
+      ),
+    ).toEqual(['event {"status":"null","id":"a"}', 'reply 1', 'event {"status":"null","id":"b"}', 'reply 2']);
+  });
+
+  it('answers commands nobody registered with CommandNotFound', async () => {
+    const { connection } = await negotiated();
+    connection.send('{"execute":"blockdev-mirror","id":"m"}');
+    await connection.settle();
+    expect(connection.take()).toBe(
+      '{"id": "m", "error": {"class": "CommandNotFound", "desc": "The command blockdev-mirror has not been found"}}\r\n',
+    );
+  });
+
+  it('turns a handler QmpError into an error reply with its class and keeps serving', async () => {
+    const { connection } = await negotiated();
+    connection.send(
+      '{"execute":"block-job-pause","arguments":{"device":"d0"},"id":7}{"execute":"query-jobs","id":8}',
+    );
+    await connection.settle();
+    expect(connection.take()).toBe(
+      '{"id": 7, "error": {"class": "DeviceNotActive", "desc": "Block job \'d0\' not found"}}\r\n{"return": [], "id": 8}\r\n',
+    );
+  });
+
+  it('turns an unexpected handler exception into a GenericError reply', async () => {
+    const { connection, server } = await negotiated();
+    server.register('query-block-jobs', () => {
+      throw new Error('boom');
+    });
+    connection.send('{"execute":"query-block-jobs"}');
+    await connection.settle();
+    expect(connection.take()).toBe('{"error": {"class": "GenericError", "desc": "boom"}}\r\n');
+  });
+
+  it('answers query-commands from the registered commands and query-qmp-schema from data', async () => {
+    const { connection, server } = await negotiated();
+    connection.send('{"execute":"query-commands"}');
+    await connection.settle();
+    const names = (JSON.parse(connection.take()) as { return: { name: string }[] }).return.map((c) => c.name);
+    expect(new Set(names)).toEqual(new Set(server.commandNames()));
+    expect(names).toContain('qmp_capabilities');
+    connection.send('{"execute":"query-qmp-schema"}');
+    await connection.settle();
+    const schema = JSON.parse(connection.take()) as { return: { 'meta-type': string }[] };
+    expect(schema.return.filter((e) => e['meta-type'] === 'command')).toHaveLength(74);
+  });
+
+  it('validates arguments before running the handler', async () => {
+    const { connection, server } = await negotiated();
+    let ran = false;
+    server.register('block-job-set-speed', () => {
+      ran = true;
+      return {};
+    });
+    connection.send('{"execute":"block-job-set-speed","arguments":{"device":"d","speed":"fast"}}');
+    await connection.settle();
+    expect(connection.take()).toBe(
+      '{"error": {"class": "GenericError", "desc": "Invalid parameter type for \'speed\', expected: integer"}}\r\n',
+    );
+    expect(ran).toBe(false);
+    expect(() => {
+      throw new QmpError('GenericError', 'x');
+    }).toThrow(QmpError);
+  });
+});
