@@ -17,6 +17,8 @@ export interface ImageFile {
   flush(): Promise<void>;
   truncate(size: number): Promise<void>;
   size(): Promise<number>;
+  /** Bytes the file really occupies on the host (sparse files use less than their size), when known. */
+  allocatedSize?(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -86,6 +88,11 @@ export class HostFile implements ImageFile {
   async size(): Promise<number> {
     this.check();
     return (await this.io(() => this.handle.stat())).size;
+  }
+
+  async allocatedSize(): Promise<number> {
+    this.check();
+    return (await this.io(() => this.handle.stat())).blocks * 512;
   }
 
   async close(): Promise<void> {

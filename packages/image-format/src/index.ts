@@ -24,3 +24,28 @@ export {
   type BitmapInfo,
   type BitmapStorage,
 } from './qcow2/bitmaps.js';
+export {
+  Qcow2Image,
+  type CloseHook,
+  type Qcow2Info,
+  type Qcow2OpenOptions,
+  type SnapshotInfo,
+} from './qcow2/image.js';
+export { createQcow2, type CreateQcow2Options } from './qcow2/create.js';
+export {
+  applySnapshot,
+  createSnapshot,
+  deleteSnapshot,
+  listSnapshots,
+  type CreateSnapshotOptions,
+} from './qcow2/snapshot.js';
+export { RawImage, createRaw } from './raw/raw-image.js';
+export {
+  DEFAULT_MAX_CHAIN_DEPTH,
+  inspectImage,
+  openImage,
+  probeFormat,
+  type ImageInspection,
+  type OpenImageOptions,
+} from './open.js';
+export { chainBlockStatus, type ChainMapEntry } from './chain-status.js';

@@ -26,6 +26,12 @@ export interface CheckResult {
   compressedClusters: number;
   /** One line per problem, worded as qemu-img check prints them. */
   messages: string[];
+  /**
+   * Set when the check had to stop before the end, as qemu-img does with
+   * `Check failed: <reason>` (exit status 1, no report): for example when leaks were to be
+   * repaired but the refcount structure itself needs rebuilding.
+   */
+  failure?: string;
 }
 
 /** `qemu-img check --output=json` (QAPI `ImageCheck`): member names and which are omitted when zero. */
@@ -72,7 +78,7 @@ export function toImageCheckJson(result: CheckResult): ImageCheckJson {
  * 2 when corruptions remain, 3 when only leaks remain, 0 when the image is (now) consistent.
  */
 export function checkExitCode(result: CheckResult): 0 | 1 | 2 | 3 {
-  if (result.checkErrors > 0) return 1;
+  if (result.failure !== undefined || result.checkErrors > 0) return 1;
   if (result.corruptions > 0) return 2;
   if (result.leaks > 0) return 3;
   return 0;

@@ -56,7 +56,9 @@ export async function checkImage(
       });
     }
     const first = await new CheckRun(file, repair).run();
-    if (repair === undefined || first.leaksFixed + first.corruptionsFixed === 0) return first;
+    if (repair === undefined || first.failure !== undefined || first.leaksFixed + first.corruptionsFixed === 0) {
+      return first;
+    }
     await file.flush();
     const second = await new CheckRun(file, undefined).run();
     return {
@@ -154,8 +156,11 @@ class CheckRun {
     rebuild ||= outcome.rebuild;
     if (this.fixLeaks && (this.result.leaks > 0 || this.result.corruptions > 0)) {
       if (rebuild && !this.canRepairInPlace(nbClusters)) {
+        // QEMU gives up here (without -r all it will not rebuild); so does this check.
         this.message('ERROR need to rebuild refcount structures');
         this.result.checkErrors++;
+        this.result.failure = 'Input/output error';
+        return this.result;
       } else {
         this.restoreCounters(before);
         outcome = await this.compare(nbClusters, true);

@@ -63,11 +63,11 @@ export async function qemuImgCheck(
   if (repair) args.push('-r', repair);
   args.push(path);
   const result = await runPeer('qemu-img', args);
-  let json: Record<string, unknown> = {};
+  let json: Record<string, unknown> | null = null;
   try {
     json = JSON.parse(result.stdout) as Record<string, unknown>;
   } catch {
-    throw new Error(`qemu-img check printed no JSON (exit ${result.code}): ${result.stdout}${result.stderr}`);
+    json = null;
   }
   return { code: result.code, json, stderr: result.stderr };
 }
