@@ -2,9 +2,9 @@ import type { CommandContext } from '../cli/context.js';
 import { CliError, UsageError } from '../cli/errors.js';
 import { getopt, OptionBag } from '../cli/getopt.js';
 import { loadEngine } from '../engine/index.js';
-import type { CheckReport, EngineImage } from '../engine/types.js';
+import type { CheckReport } from '../engine/types.js';
 import { checkExitCode, formatCheckHuman, formatCheckJson, formatRepairedHuman } from '../format/check.js';
-import { closeAll, formatName, oneFilename, openReadOnly, openWritable, outputFormat } from './common.js';
+import { formatName, oneFilename, outputFormat, withOpenContext } from './common.js';
 
 /** qemu-img's exit status when a format has no consistency check (ENOTSUP's 63 on purpose). */
 const NOT_SUPPORTED_EXIT = 63;
@@ -35,26 +35,22 @@ export async function check(argv: string[], ctx: CommandContext): Promise<number
   const quiet = opts.has('quiet');
   const filename = oneFilename(positionals);
   const format = formatName(opts.last('format'), filename);
-  const engine = await loadEngine();
-  const image: EngineImage = repair
-    ? await openWritable(engine, filename, format, { noBacking: true })
-    : await openReadOnly(engine, filename, format, { noBacking: true });
-  try {
-    if (image.format === 'raw')
-      throw new CliError('This image format does not support checks', NOT_SUPPORTED_EXIT);
-    let report: CheckReport = await engine.check(image, repair);
-    for (const line of report.messages) ctx.err(`${line}\n`);
-    if (report.corruptionsFixed || report.leaksFixed) {
-      const { leaksFixed, corruptionsFixed } = report;
-      if (output === 'human' && !quiet) ctx.out(formatRepairedHuman(leaksFixed, corruptionsFixed));
-      report = { ...(await engine.check(image, null)), leaksFixed, corruptionsFixed };
-    }
-    if (!quiet || output === 'json') {
-      ctx.out(output === 'json' ? formatCheckJson(filename, image.format, report) : formatCheckHuman(report));
-    }
-    if (report.checkErrors) ctx.err(`${ctx.tool}: Check failed\n`);
-    return checkExitCode(report);
-  } finally {
-    await closeAll(image);
+  if (repair && format === undefined) {
+    throw new CliError(
+      `Could not open '${filename}': the image format must be given with -f when the image is opened for writing (the format of a writable image is never guessed)`,
+    );
   }
+  const engine = await loadEngine();
+  const actual = format ?? (await withOpenContext(filename, () => engine.probeFormat(filename)));
+  if (actual === 'raw') throw new CliError('This image format does not support checks', NOT_SUPPORTED_EXIT);
+  const report: CheckReport = await withOpenContext(filename, () => engine.check(filename, repair));
+  for (const line of report.messages) ctx.err(`${line}\n`);
+  const human = output === 'human' && !quiet;
+  if (human && (report.corruptionsFixed || report.leaksFixed)) {
+    ctx.out(formatRepairedHuman(report.leaksFixed, report.corruptionsFixed));
+  }
+  if (output === 'json') ctx.out(formatCheckJson(filename, actual, report));
+  else if (human) ctx.out(formatCheckHuman(report));
+  if (report.checkErrors) ctx.err(`${ctx.tool}: Check failed\n`);
+  return checkExitCode(report);
 }

@@ -77,7 +77,8 @@ async function measureQcow2(
   const refcountBits = values.has('refcount_bits') ? Number(values.get('refcount_bits')) : 16;
   const v3 = values.get('compat') !== '0.10' && values.get('compat') !== 'v2';
   const aligned = Math.ceil(virtualSize / clusterSize) * clusterSize;
-  let required = source ? 0 : aligned;
+  // Without a source nothing is written yet: only metadata is required.
+  let required = 0;
   if (source) {
     if (values.has('backing_file')) required = aligned;
     else required = await allocatedClusterBytes(source, clusterSize);

@@ -12,8 +12,11 @@ export interface Engine {
   open(path: string, options: EngineOpenOptions): Promise<EngineImage>;
   /** Creates an image file; returns the option summary qemu-img prints after "Formatting". */
   create(path: string, spec: CreateSpec): Promise<void>;
-  /** Checks (and with `repair`, repairs) an image opened writable for repair, read-only otherwise. */
-  check(image: EngineImage, repair: 'leaks' | 'all' | null): Promise<CheckReport>;
+  /**
+   * Checks a qcow2 image file (and with `repair`, repairs it and checks it again). Works on the
+   * file rather than an open image because a damaged image may refuse to open.
+   */
+  check(path: string, repair: 'leaks' | 'all' | null): Promise<CheckReport>;
 }
 
 /** How to open an image. */
@@ -108,7 +111,10 @@ export interface BitmapStore {
   merge(target: string, source: string, from?: EngineImage): Promise<void>;
 }
 
-/** The result of a consistency check, in qemu-img check's categories. */
+/**
+ * The result of a consistency check, in qemu-img check's categories. After a repair the
+ * counters describe the repaired image and the `...Fixed` counters what was repaired.
+ */
 export interface CheckReport {
   corruptions: number;
   leaks: number;

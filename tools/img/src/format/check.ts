@@ -1,3 +1,4 @@
+import { cFixed } from './c-fixed.js';
 import type { CheckReport } from '../engine/types.js';
 import { type QemuJsonObject, toQemuJson } from './qemu-json.js';
 
@@ -18,7 +19,7 @@ export function formatCheckHuman(r: CheckReport): string {
   const total = r.totalClusters ?? 0;
   const allocated = r.allocatedClusters ?? 0;
   if (total !== 0 && allocated !== 0) {
-    const pct = (n: number, of: number) => ((n * 100) / of).toFixed(2);
+    const pct = (n: number, of: number) => cFixed((n * 100) / of, 2);
     text += `${allocated}/${total} = ${pct(allocated, total)}% allocated, ${pct(r.fragmentedClusters ?? 0, allocated)}% fragmented, ${pct(r.compressedClusters ?? 0, allocated)}% compressed clusters\n`;
   }
   if (r.imageEndOffset) text += `Image end offset: ${r.imageEndOffset}\n`;

@@ -1,3 +1,5 @@
+import { cFixed } from './c-fixed.js';
+
 const BINARY_PREFIXES = ['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'];
 
 /**
@@ -16,14 +18,9 @@ export function sizeToString(bytes: number): string {
 /** C's `%0.3g` for the values sizeToString produces (0 <= value < 1024). */
 export function formatG3(value: number): string {
   if (value === 0) return '0';
-  const text = value.toPrecision(3);
-  if (text.includes('e')) {
-    // Rounding reached 1000 (e.g. 999.7): %g switches to exponent form like "1e+03".
-    const [mantissa = '', exponent = '0'] = text.split('e');
-    const trimmed = mantissa.replace(/\.?0+$/, '');
-    const power = Number(exponent);
-    return `${trimmed}e${power < 0 ? '-' : '+'}${String(Math.abs(power)).padStart(2, '0')}`;
-  }
+  const decimals = Math.max(0, 2 - Math.floor(Math.log10(value)));
+  const text = cFixed(value, decimals);
+  if (Number(text) >= 1000) return '1e+03'; // %g switches to an exponent once rounding reaches 1000
   return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
 }
 
@@ -51,8 +48,8 @@ export function ioAmount(value: number): string {
     }
   }
   // C prints "%f" (six decimals) and drops the fraction when ".000" appears anywhere in it.
-  const six = scaled.toFixed(6);
+  const six = cFixed(scaled, 6);
   const cut = six.indexOf('.000');
   if (cut >= 0) return six.slice(0, cut) + suffix;
-  return scaled.toFixed(3) + suffix;
+  return cFixed(scaled, 3) + suffix;
 }

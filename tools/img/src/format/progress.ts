@@ -1,3 +1,5 @@
+import { cFixed } from './c-fixed.js';
+
 /**
  * qemu-img's progress line: `    (12.34/100%)` followed by a carriage return, rewritten as work
  * advances (at least one percent apart), `100.00` at the end and then a newline. Disabled
@@ -40,5 +42,5 @@ export class Progress {
 
 /** One progress line exactly as qemu-img prints it. */
 export function progressLine(percent: number): string {
-  return `    (${percent.toFixed(2)}/100%)\r`;
+  return `    (${cFixed(percent, 2)}/100%)\r`;
 }

@@ -1,13 +1,14 @@
+import { cFixed } from '../format/c-fixed.js';
 import { ioAmount } from '../format/human-size.js';
 
 /** qemu-io's elapsed-time text: `00.00 sec` under a second, `H:MM:SS.ss` from one second on. */
 export function elapsedText(seconds: number): string {
   const whole = Math.floor(seconds);
-  if (whole === 0) return `${seconds.toFixed(2).padStart(5, '0')} sec`;
+  if (whole === 0) return `${cFixed(seconds, 2).padStart(5, '0')} sec`;
   const hours = Math.floor(whole / 3600);
   const minutes = Math.floor(whole / 60) % 60;
   const secs = (whole % 60) + (seconds - whole);
-  return `${hours}:${String(minutes).padStart(2, '0')}:${secs.toFixed(2).padStart(5, '0')}`;
+  return `${hours}:${String(minutes).padStart(2, '0')}:${cFixed(secs, 2).padStart(5, '0')}`;
 }
 
 /**
@@ -18,7 +19,7 @@ export function requestReport(op: string, offset: number, count: number, seconds
   const t = Math.max(seconds, 1e-9);
   return (
     `${op} ${count}/${count} bytes at offset ${offset}\n` +
-    `${ioAmount(count)}, ${ops} ops; ${elapsedText(seconds)} (${ioAmount(count / t)}/sec and ${(ops / t).toFixed(4)} ops/sec)\n`
+    `${ioAmount(count)}, ${ops} ops; ${elapsedText(seconds)} (${ioAmount(count / t)}/sec and ${cFixed(ops / t, 4)} ops/sec)\n`
   );
 }
 
