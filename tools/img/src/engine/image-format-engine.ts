@@ -1,21 +1,58 @@
-import { checkImage, HostFile, ImageError, type ImageFormatName } from '@strata/image-format';
-import type { CheckReport, Engine } from './types.js';
+import {
+  checkImage,
+  createQcow2,
+  createRaw,
+  ImageError,
+  type ImageFormatName,
+  openImage,
+  probeFormat,
+} from '@strata/image-format';
+import type { CheckReport, CreateSpec, Engine, EngineImage, EngineOpenOptions } from './types.js';
+import { DriverImage } from './driver-image.js';
 
-function missing(): never {
-  throw new ImageError('invalid-argument', 'This operation is not available in this build of the image library');
+async function open(path: string, options: EngineOpenOptions): Promise<EngineImage> {
+  const driver = await openImage(path, {
+    format: options.format,
+    readOnly: options.readOnly,
+    backing: options.noBacking ? 'none' : 'follow',
+    // Backing files without a recorded format may be guessed only when nothing is written.
+    allowProbing: options.readOnly,
+    ...(options.backingFormat ? { backingFormat: options.backingFormat } : {}),
+  });
+  return DriverImage.wrap(driver);
 }
 
-const QCOW2_MAGIC = [0x51, 0x46, 0x49, 0xfb];
+async function create(path: string, spec: CreateSpec): Promise<void> {
+  if (spec.format === 'raw') {
+    await createRaw(path, { size: spec.size });
+    if (spec.preallocation === 'full' || spec.preallocation === 'falloc') await preallocateRaw(path);
+    return;
+  }
+  if (spec.preallocation === 'full' || spec.preallocation === 'falloc') {
+    throw new ImageError('invalid-argument', `Preallocation mode '${spec.preallocation}' is not supported for qcow2`);
+  }
+  await createQcow2(path, {
+    size: spec.size,
+    ...(spec.compat ? { compat: spec.compat } : {}),
+    ...(spec.clusterSize ? { clusterSize: spec.clusterSize } : {}),
+    ...(spec.refcountBits ? { refcountBits: spec.refcountBits } : {}),
+    ...(spec.lazyRefcounts !== undefined ? { lazyRefcounts: spec.lazyRefcounts } : {}),
+    ...(spec.backingFile !== undefined ? { backingFile: spec.backingFile } : {}),
+    ...(spec.backingFormat ? { backingFormat: spec.backingFormat } : {}),
+    ...(spec.preallocation === 'metadata' || spec.preallocation === 'off'
+      ? { preallocation: spec.preallocation }
+      : {}),
+  });
+}
 
-/** Guesses qcow2 by its magic, raw otherwise (read-only callers only). */
-async function probeFormat(path: string): Promise<ImageFormatName> {
-  const file = await HostFile.open(path, { readOnly: true });
+/** Writes zeroes over a new raw image so its blocks are allocated (preallocation=full). */
+async function preallocateRaw(path: string): Promise<void> {
+  const image = await openImage(path, { format: 'raw', readOnly: false });
   try {
-    const head = new Uint8Array(4);
-    const n = await file.read(head, 0);
-    return n === 4 && QCOW2_MAGIC.every((b, i) => head[i] === b) ? 'qcow2' : 'raw';
+    await image.writeZeroes(0, image.virtualSize);
+    await image.flush();
   } finally {
-    await file.close();
+    await image.close();
   }
 }
 
@@ -26,8 +63,8 @@ async function check(path: string, repair: 'leaks' | 'all' | null): Promise<Chec
 
 /** The command port bound to @strata/image-format. */
 export const imageFormatEngine: Engine = {
-  probeFormat,
-  open: async () => missing(),
-  create: async () => missing(),
+  probeFormat: (path: string): Promise<ImageFormatName> => probeFormat(path),
+  open,
+  create,
   check,
 };

@@ -78,6 +78,8 @@ export interface BitmapInfo {
   granularity: number;
   /** `in-use`, `auto` (enabled), and so on, as QEMU names them. */
   flags: string[];
+  /** Stored in the image (only persistent bitmaps are shown by `info`). */
+  persistent?: boolean;
 }
 
 /** One internal snapshot. */
