@@ -187,8 +187,11 @@ export function references(entity) {
   }
 }
 
-/** Keeps commands, events and the types they reach, in definition order. */
-export function reachable(entities) {
+/**
+ * Keeps commands, events, the extra root types (types only the command line uses) and the types
+ * they reach, in definition order.
+ */
+export function reachable(entities, extraRoots = []) {
   const keep = new Set();
   const visit = (name) => {
     if (keep.has(name)) return;
@@ -200,5 +203,6 @@ export function reachable(entities) {
   for (const entity of entities.values()) {
     if (entity['meta-type'] === 'command' || entity['meta-type'] === 'event') visit(entity.name);
   }
+  for (const name of extraRoots) visit(name);
   return [...entities.values()].filter((e) => keep.has(e.name));
 }

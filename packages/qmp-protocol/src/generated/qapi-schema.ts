@@ -6186,6 +6186,31 @@ export const QAPI_SCHEMA: readonly SchemaEntity[] = [
   "ret-type": "SnapshotInfo"
  },
  {
+  "name": "NbdServerOptions",
+  "meta-type": "object",
+  "members": [
+   {
+    "name": "addr",
+    "type": "SocketAddress"
+   },
+   {
+    "name": "tls-creds",
+    "type": "str",
+    "default": null
+   },
+   {
+    "name": "tls-authz",
+    "type": "str",
+    "default": null
+   },
+   {
+    "name": "max-connections",
+    "type": "uint32",
+    "default": null
+   }
+  ]
+ },
+ {
   "name": "q_obj_nbd-server-start-arg",
   "meta-type": "object",
   "members": [
@@ -7417,6 +7442,39 @@ export const QAPI_SCHEMA: readonly SchemaEntity[] = [
   "meta-type": "command",
   "arg-type": "q_empty",
   "ret-type": "q_empty"
+ },
+ {
+  "name": "MonitorMode",
+  "meta-type": "enum",
+  "values": [
+   "readline",
+   "control"
+  ]
+ },
+ {
+  "name": "MonitorOptions",
+  "meta-type": "object",
+  "members": [
+   {
+    "name": "id",
+    "type": "str",
+    "default": null
+   },
+   {
+    "name": "mode",
+    "type": "MonitorMode",
+    "default": null
+   },
+   {
+    "name": "pretty",
+    "type": "bool",
+    "default": null
+   },
+   {
+    "name": "chardev",
+    "type": "str"
+   }
+  ]
  },
  {
   "name": "query-qmp-schema",

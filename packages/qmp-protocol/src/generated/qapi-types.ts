@@ -1879,6 +1879,14 @@ export interface BlockdevSnapshotDeleteInternalSyncArguments {
   name?: string;
 }
 
+/** QAPI struct `NbdServerOptions`. */
+export interface NbdServerOptions {
+  addr: SocketAddress;
+  'tls-creds'?: string;
+  'tls-authz'?: string;
+  'max-connections'?: number;
+}
+
 /** QAPI struct `q_obj_nbd-server-start-arg`. */
 export interface NbdServerStartArguments {
   addr: SocketAddressLegacy;
@@ -2267,6 +2275,17 @@ export interface VersionInfo {
 /** QAPI struct `CommandInfo`. */
 export interface CommandInfo {
   name: string;
+}
+
+/** QAPI enum `MonitorMode`. */
+export type MonitorMode = 'readline' | 'control';
+
+/** QAPI struct `MonitorOptions`. */
+export interface MonitorOptions {
+  id?: string;
+  mode?: MonitorMode;
+  pretty?: boolean;
+  chardev: string;
 }
 
 /** QAPI enum `SchemaMetaType`. */

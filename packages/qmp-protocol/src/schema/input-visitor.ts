@@ -235,7 +235,7 @@ export class InputVisitor {
         // Negative numbers are accepted (and wrap) for backward compatibility, as in QEMU.
         const n = toBigInt(value);
         if (n === undefined || n < INT64_MIN || n > UINT64_MAX) {
-          throw generic(`Parameter '${fullName(path)}' expects ${name === 'size' ? 'size' : 'uint64'}`);
+          throw generic(`Parameter '${fullName(path)}' expects uint64`);
         }
         return value;
       }
