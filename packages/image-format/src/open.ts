@@ -2,10 +2,10 @@ import { realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { ImageDriver, ImageFormatName } from './driver.js';
 import { ImageError } from './errors.js';
-import { HostFile } from './image-file.js';
+import { HostFile, type ImageFile } from './image-file.js';
 import { QCOW2_MAGIC } from './qcow2/constants.js';
 import { describeFeatures, parseHeader, peekClusterBits } from './qcow2/header.js';
-import { Qcow2Image } from './qcow2/image.js';
+import { Qcow2Image, type Qcow2OpenOptions } from './qcow2/image.js';
 import { RawImage } from './raw/raw-image.js';
 
 /** Default bound on backing chain length (links followed below the opened image). */
@@ -28,7 +28,7 @@ export interface OpenImageOptions {
    */
   allowProbing?: boolean;
   /** Passed to {@link Qcow2Image.open} for images left dirty by a lazy-refcounts writer. */
-  repairDirty?: (image: Qcow2Image) => Promise<void>;
+  repairDirty?: (file: ImageFile) => Promise<void>;
 }
 
 /**
@@ -71,7 +71,10 @@ async function openLayer(
   try {
     if (format === 'raw') return await RawImage.open(file, { readOnly });
     const repair = options.repairDirty;
-    const image = await Qcow2Image.open(file, repair ? { readOnly, repairDirty: repair } : { readOnly });
+    // Backing images are read-only and never rewritten: their bitmaps are not loaded.
+    const qcow2Options: Qcow2OpenOptions = { readOnly, bitmaps: depth === 0 };
+    if (repair) qcow2Options.repairDirty = repair;
+    const image = await Qcow2Image.open(file, qcow2Options);
     const name = image.backingFileName;
     if (name !== null && (options.backing ?? 'follow') === 'follow') {
       try {
@@ -202,8 +205,7 @@ export async function inspectImage(path: string): Promise<ImageInspection> {
       },
     };
     // Validate the tables too (read-only, no backing): a hostile file fails here, typed.
-    const image = await Qcow2Image.open(file, { readOnly: true });
-    void image;
+    await Qcow2Image.open(file, { readOnly: true, bitmaps: false });
     return facts;
   } catch (e) {
     if (e instanceof ImageError && e.path === undefined)

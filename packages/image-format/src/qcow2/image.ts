@@ -4,6 +4,7 @@ import { ImageError, type ImageErrorReason } from '../errors.js';
 import type { ImageFile } from '../image-file.js';
 import { deflateCluster, inflateCluster } from './compression.js';
 import {
+  AUTOCLEAR_BITMAPS,
   AUTOCLEAR_KNOWN,
   COMPAT_LAZY_REFCOUNTS,
   INCOMPAT_COMPRESSION,
@@ -36,6 +37,8 @@ import {
   setEntry,
   setRawEntry,
 } from './l2-entry.js';
+import { type BitmapDirectoryLocation, type BitmapStorage, PersistentBitmaps } from './bitmaps.js';
+import { checkImage } from './check.js';
 import { Refcounts } from './refcounts.js';
 import { type SnapshotEntry, parseSnapshotTable, serializeSnapshotTable } from './snapshot-table.js';
 import { type CachedTable, TableCache } from './table-cache.js';
@@ -49,10 +52,13 @@ export interface Qcow2OpenOptions {
   /** The already opened backing image, when the chain is followed. */
   backing?: ImageDriver | null;
   /**
-   * Repairs refcounts of an image left dirty by a lazy-refcounts writer; called on read-write
-   * open when the dirty bit is set. Without it such an open is refused.
+   * Repairs the refcounts of an image left dirty by a lazy-refcounts writer; called on
+   * read-write open when the dirty bit is set, before any table is loaded. Defaults to
+   * `checkImage` with `repair: 'all'`, as QEMU does.
    */
-  repairDirty?: (image: Qcow2Image) => Promise<void>;
+  repairDirty?: (file: ImageFile) => Promise<void>;
+  /** Load persistent bitmaps and run their in-use lifecycle (default true). */
+  bitmaps?: boolean;
 }
 
 /** Runs before the header is finalised on a clean close (e.g. to store persistent bitmaps). */
@@ -103,7 +109,7 @@ function err(reason: ImageErrorReason, message: string, path: string): ImageErro
  * that allocates or frees clusters holds an exclusive lock. Metadata is cached and written
  * back in dependency order (data, refcounts, L2 tables, L1 table) with flush barriers.
  */
-export class Qcow2Image implements ImageDriver {
+export class Qcow2Image implements ImageDriver, BitmapStorage {
   readonly format: ImageFormatName = 'qcow2';
   readonly clusterBits: number;
   readonly clusterSize: number;
@@ -123,6 +129,8 @@ export class Qcow2Image implements ImageDriver {
   snapshots: SnapshotEntry[];
   /** Internal: hooks run on a clean close before the header is finalised. */
   readonly closeHooks: CloseHook[] = [];
+  /** The image's dirty bitmaps (persistent ones loaded from the file); null when not loaded. */
+  bitmaps: PersistentBitmaps | null = null;
   private readonly lock = new AsyncRwLock();
   private closed = false;
   private dirtyBitWritten = false;
@@ -197,6 +205,11 @@ export class Qcow2Image implements ImageDriver {
       throw e;
     }
     checkFeatures(header, readOnly, path);
+    if (!readOnly && (header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) {
+      // Left dirty by a lazy-refcounts writer: its refcounts cannot be trusted until repaired.
+      await repairDirtyImage(file, options.repairDirty);
+      return Qcow2Image.open(file, options);
+    }
     const clusterSize = 2 ** clusterBits;
 
     const image = { current: null as Qcow2Image | null };
@@ -242,24 +255,15 @@ export class Qcow2Image implements ImageDriver {
       options.backing ?? null,
     );
     image.current = img;
-    if (!readOnly) {
-      if ((header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) {
-        if (!options.repairDirty) {
-          throw err(
-            'corrupt',
-            'Could not repair dirty image: the image was not closed cleanly by a lazy-refcounts writer; run check -r all first',
-            path,
-          );
-        }
-        await options.repairDirty(img);
-        img.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
-        await img.writeHeader();
-      }
-      if ((header.autoclearFeatures & ~AUTOCLEAR_KNOWN) !== 0n) {
-        // A writer must clear autoclear bits it does not understand before changing the image.
-        img.header.autoclearFeatures &= AUTOCLEAR_KNOWN;
-        await img.writeHeader();
-      }
+    if (!readOnly && (header.autoclearFeatures & ~AUTOCLEAR_KNOWN) !== 0n) {
+      // A writer must clear autoclear bits it does not understand before changing the image.
+      img.header.autoclearFeatures &= AUTOCLEAR_KNOWN;
+      await img.writeHeader();
+    }
+    if (options.bitmaps ?? true) {
+      img.bitmaps = await PersistentBitmaps.open(img);
+      const bitmaps = img.bitmaps;
+      img.closeHooks.push(() => bitmaps.close());
     }
     return img;
   }
@@ -382,6 +386,7 @@ export class Qcow2Image implements ImageDriver {
     this.checkWritable();
     this.checkRequest(offset, buf.length);
     if (buf.length === 0) return;
+    this.bitmaps?.onGuestWrite(offset, buf.length);
     await this.lock.exclusive(async () => {
       await this.writeUnlocked(buf, offset);
       await this.maybeWriteBack();
@@ -595,6 +600,7 @@ export class Qcow2Image implements ImageDriver {
     this.checkWritable();
     this.checkRequest(offset, length);
     if (length === 0) return;
+    this.bitmaps?.onGuestWrite(offset, length);
     await this.lock.exclusive(async () => {
       await this.zeroUnlocked(offset, length, options.mayUnmap ?? false);
       await this.maybeWriteBack();
@@ -688,6 +694,7 @@ export class Qcow2Image implements ImageDriver {
         this.file.path,
       );
     }
+    this.bitmaps?.onGuestWrite(start, alignedEnd - start);
     await this.lock.exclusive(async () => {
       await this.discardClusters(start, (alignedEnd - start) / cs, false);
       await this.maybeWriteBack();
@@ -893,8 +900,8 @@ export class Qcow2Image implements ImageDriver {
             this.file.path,
           );
         }
-        if (this.header.bitmaps !== null) {
-          throw err('invalid-argument', "Can't shrink an image with persistent bitmaps", this.file.path);
+        if (this.header.bitmaps !== null || (this.bitmaps?.list().length ?? 0) > 0) {
+          throw err('invalid-argument', "Can't shrink an image with bitmaps", this.file.path);
         }
         const cs = this.clusterSize;
         const firstDropped = Math.ceil(newSize / cs);
@@ -917,6 +924,7 @@ export class Qcow2Image implements ImageDriver {
         await this.writeBackMetadata();
         this.header.size = newSize;
         await this.writeHeader();
+        this.bitmaps?.onResize(newSize);
         return;
       }
       const needed = Math.ceil(newSize / (this.clusterSize * this.l2Entries));
@@ -932,6 +940,7 @@ export class Qcow2Image implements ImageDriver {
       await this.writeBackMetadata();
       this.header.size = newSize;
       await this.writeHeader();
+      this.bitmaps?.onResize(newSize);
     });
   }
 
@@ -1034,6 +1043,74 @@ export class Qcow2Image implements ImageDriver {
     };
   }
 
+  // ---------------------------------------------------------------------------------------
+  // Internal API for the bitmaps and check modules (BitmapStorage)
+
+  /** qcow2 version (2 or 3). */
+  get version(): number {
+    return this.header.version;
+  }
+
+  /** The bitmaps extension as currently valid in the header (autoclear bit 0 set), or null. */
+  get bitmapsExtension(): BitmapDirectoryLocation | null {
+    const b = this.header.bitmaps;
+    if (!b || (this.header.autoclearFeatures & AUTOCLEAR_BITMAPS) === 0n) return null;
+    return { nbBitmaps: b.nbBitmaps, directoryOffset: b.directoryOffset, directorySize: b.directorySize };
+  }
+
+  /** Internal: allocates `count` contiguous clusters with refcount 1; returns the first one's offset. */
+  allocateClusters(count: number): Promise<number> {
+    this.checkWritable();
+    return this.refcounts.allocate(count);
+  }
+
+  /**
+   * Internal: drops one reference from every cluster of [offset, offset+length) at once. Only
+   * for clusters no on-disk metadata points at any more.
+   */
+  async freeClusters(offset: number, length: number): Promise<void> {
+    this.checkWritable();
+    await this.refcounts.adjustRange(offset, length, -1);
+  }
+
+  /** Internal: the refcount of the host cluster containing `offset`. */
+  getRefcount(offset: number): Promise<number> {
+    return this.refcounts.get(Math.floor(offset / this.clusterSize));
+  }
+
+  /** Internal: sets the refcount of the host cluster containing `offset` (repair tools). */
+  setRefcount(offset: number, value: number): Promise<void> {
+    this.checkWritable();
+    return this.refcounts.set(Math.floor(offset / this.clusterSize), value);
+  }
+
+  /**
+   * Internal: durably rewrites the header with this bitmaps extension and autoclear bit 0 set
+   * (or, for null, without the extension and with the bit clear). Refcounts are written first.
+   */
+  async writeBitmapsExtension(location: BitmapDirectoryLocation | null): Promise<void> {
+    await this.refcounts.writeBack();
+    await this.file.flush();
+    if (location) {
+      this.header.bitmaps = { ...location, reserved: 0, raw: new Uint8Array(24) };
+      this.header.autoclearFeatures |= AUTOCLEAR_BITMAPS;
+    } else {
+      this.header.bitmaps = null;
+      this.header.autoclearFeatures &= ~AUTOCLEAR_BITMAPS;
+    }
+    await this.writeHeader();
+  }
+
+  /** Internal: visits every L2 table reachable from the active L1 table (L1 index, offset, table). */
+  async forEachActiveL2(
+    visit: (l1Index: number, offset: number, table: CachedTable) => Promise<void> | void,
+  ): Promise<void> {
+    for (let i = 0; i < this.l1.length; i++) {
+      const offset = this.l1[i] as number;
+      if (offset !== 0) await visit(i, offset, await this.l2Cache.get(offset));
+    }
+  }
+
   /** Internal: runs `fn` with the image's exclusive lock (for snapshot, bitmap and check code). */
   withExclusiveLock<T>(fn: () => Promise<T>): Promise<T> {
     return this.lock.exclusive(fn);
@@ -1113,6 +1190,30 @@ export class Qcow2Image implements ImageDriver {
     }
     return false;
   }
+}
+
+async function repairDirtyImage(
+  file: ImageFile,
+  repair: ((file: ImageFile) => Promise<void>) | undefined,
+): Promise<void> {
+  try {
+    if (repair) {
+      await repair(file);
+    } else {
+      const result = await checkImage(file, { repair: 'all' });
+      if (result.corruptions > 0 || result.checkErrors > 0) throw new Error(result.messages.join('; '));
+    }
+  } catch (cause) {
+    throw new ImageError('corrupt', 'Could not repair dirty image', { path: file.path, cause });
+  }
+  const start = new Uint8Array(Math.min(await file.size(), 104));
+  await file.read(start, 0);
+  const cluster0 = new Uint8Array(Math.min(await file.size(), 2 ** peekClusterBits(start)));
+  await file.read(cluster0, 0);
+  const header = parseHeader(cluster0);
+  header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
+  await file.write(serializeHeader(header), 0);
+  await file.flush();
 }
 
 function appendExtent(out: BlockStatusExtent[], e: BlockStatusExtent): void {
