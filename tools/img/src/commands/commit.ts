@@ -2,7 +2,7 @@ import type { CommandContext } from '../cli/context.js';
 import { CliError } from '../cli/errors.js';
 import { getopt, OptionBag } from '../cli/getopt.js';
 import { loadEngine } from '../engine/index.js';
-import type { EngineImage } from '../engine/types.js';
+import type { CreateSpec, EngineImage } from '../engine/types.js';
 import { Progress } from '../format/progress.js';
 import { closeAll, formatName, oneFilename, openWritable } from './common.js';
 import { resolveBackingPath } from './image-info.js';
@@ -49,21 +49,52 @@ export async function commit(argv: string[], ctx: CommandContext): Promise<numbe
     if (chain.bottomFormat === null) {
       throw new CliError(`Could not open '${chain.bottomPath}': the backing file format is not recorded`);
     }
+    const recreate = keepTop ? null : emptyingPlan(topImage);
     base = await openBaseWritable(engine, chain.bottomPath, chain.bottomFormat);
     progress.start();
     await commitLayers([top, ...chain.layers], base, (done, total) => progress.update(done, total));
     await base.flush();
-    if (!keepTop) {
-      if (topImage.makeEmpty) await topImage.makeEmpty();
-      else await topImage.discard(0, topImage.virtualSize);
+    if (recreate === 'in-place') {
+      await (topImage.makeEmpty as () => Promise<void>)();
       await topImage.flush();
     }
     progress.end();
-  } finally {
     await closeAll(base, ...(chain?.layers.map((l) => l.image) ?? []), topImage);
+    if (recreate && recreate !== 'in-place') await engine.create(filename, recreate);
+  } catch (error) {
+    await closeAll(base, ...(chain?.layers.map((l) => l.image) ?? []), topImage).catch(() => {});
+    throw error;
   }
   if (!quiet) ctx.out('Image committed.\n');
   return 0;
+}
+
+/**
+ * How the top is emptied after a commit: in place when the library can, else (like QEMU's fast
+ * path for images without snapshots or bitmaps) by writing a fresh empty image with the same
+ * parameters and backing over it. Decided before anything is written, so a top that cannot be
+ * emptied fails the command with nothing changed.
+ */
+function emptyingPlan(top: EngineImage): CreateSpec | 'in-place' {
+  if (top.makeEmpty) return 'in-place';
+  const specific = top.formatSpecific();
+  const hasSnapshots = (top.snapshots?.list().length ?? 0) > 0;
+  const hasBitmaps = (top.bitmaps?.list().length ?? 0) > 0;
+  if (!specific || hasSnapshots || hasBitmaps || top.backingFileName === null || top.backingFormat === null) {
+    throw new CliError(
+      `Cannot empty '${top.filename}' after the commit (it has internal snapshots or bitmaps); use -d to keep its contents`,
+    );
+  }
+  return {
+    format: 'qcow2',
+    size: top.virtualSize,
+    clusterSize: top.clusterSize ?? 65536,
+    compat: specific.compat,
+    refcountBits: specific.refcountBits,
+    lazyRefcounts: specific.lazyRefcounts ?? false,
+    backingFile: top.backingFileName,
+    backingFormat: top.backingFormat,
+  };
 }
 
 /**
@@ -103,7 +134,8 @@ export async function commitLayers(
       await decided.layer.read(view, offset);
       await base.write(view, offset);
     } else if (decided?.status === 'zero') {
-      await base.writeZeroes(offset, length);
+      // qemu-img commit drops the base's clusters under zeroes (the mirror job runs with unmap).
+      await base.writeZeroes(offset, length, { mayUnmap: true });
     }
     offset += length;
     onProgress(offset, size);
