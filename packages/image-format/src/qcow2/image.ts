@@ -983,7 +983,7 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
       const host = await this.refcounts.allocate(count);
       for (let i = 0; i < count; i++) setEntry(table.view, i, host + i * cs, true, false);
       this.l2Cache.markDirty(table);
-      end = Math.max(end, host + Math.min(count * cs, this.header.size - first * cs));
+      end = Math.max(end, host + count * cs);
       await this.maybeWriteBack();
     }
     await this.writeBackMetadata();
