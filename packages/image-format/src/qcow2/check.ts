@@ -56,7 +56,11 @@ export async function checkImage(
       });
     }
     const first = await new CheckRun(file, repair).run();
-    if (repair === undefined || first.failure !== undefined || first.leaksFixed + first.corruptionsFixed === 0) {
+    if (
+      repair === undefined ||
+      first.failure !== undefined ||
+      first.leaksFixed + first.corruptionsFixed === 0
+    ) {
       return first;
     }
     await file.flush();

@@ -54,11 +54,23 @@ export async function makeTempDir(
   return { dir, path: (name) => join(dir, name), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** `qemu-img check --output=json` (optionally with -r), with its exit code. */
+/** `qemu-img check --output=json` (optionally with -r), with its exit code; fails when qemu-img printed no report. */
 export async function qemuImgCheck(
   path: string,
   repair?: 'leaks' | 'all',
 ): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
+  const result = await qemuImgCheckRaw(path, repair);
+  if (result.json === null) {
+    throw new Error(`qemu-img check printed no JSON (exit ${result.code}): ${result.stderr}`);
+  }
+  return { ...result, json: result.json };
+}
+
+/** Like {@link qemuImgCheck}, with `json` null when qemu-img gave up ("Check failed: ..."). */
+export async function qemuImgCheckRaw(
+  path: string,
+  repair?: 'leaks' | 'all',
+): Promise<{ code: number; json: Record<string, unknown> | null; stderr: string }> {
   const args = ['check', '-f', 'qcow2', '--output=json'];
   if (repair) args.push('-r', repair);
   args.push(path);
