@@ -34,6 +34,8 @@ export interface CreateSnapshotOptions {
   date?: Date;
   /** Guest clock at the snapshot, in nanoseconds (default 0: a disk-only snapshot). */
   vmClockNs?: number;
+  /** Instruction count to record; -1 means "off". Default 0, as `qemu-img snapshot -c` records. */
+  icount?: number;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function createSnapshot(
       vmClockNs: options.vmClockNs ?? 0,
       vmStateSize: 0,
       diskSize: image.virtualSize,
-      icount: -1,
+      icount: options.icount ?? 0,
       unknownExtra: new Uint8Array(0),
     };
     await image.writeSnapshotTable([...image.snapshots, entry]);
