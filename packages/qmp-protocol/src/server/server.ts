@@ -120,9 +120,9 @@ export class QmpServer {
     for (const session of this.sessions) session.sendEvent(message);
   }
 
-  /** Closes every session. */
+  /** Hangs up every session. */
   closeAll(): void {
-    for (const session of [...this.sessions]) session.close();
+    for (const session of [...this.sessions]) session.disconnect();
   }
 
   private versionObject(): JsonObject {

@@ -156,3 +156,93 @@ describe('QmpSession behaviour', () => {
     }).toThrow(QmpError);
   });
 });
+
+describe('QmpSession under hostile input keeps serving', () => {
+  const start = async (options: Parameters<typeof createStubServer>[0] = {}): Promise<MemoryConnection> => {
+    const connection = new MemoryConnection(createStubServer(options));
+    connection.take();
+    connection.send('{"execute":"qmp_capabilities"}');
+    await connection.settle();
+    connection.take();
+    return connection;
+  };
+  const replies = (output: string): Record<string, unknown>[] =>
+    output
+      .split('\r\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const stillServes = async (connection: MemoryConnection): Promise<void> => {
+    connection.send('\n{"execute":"query-jobs","id":"alive"}');
+    await connection.settle();
+    expect(connection.take()).toBe('{"return": [], "id": "alive"}\r\n');
+  };
+
+  it('a string larger than the token limit: one error reply, then normal service', async () => {
+    const connection = await start({ decoderLimits: { maxTokenSize: 64 * 1024 } });
+    connection.send(`{"execute":"query-jobs","id":"${'x'.repeat(200 * 1024)}"}`);
+    // The lexer restarted inside the string, so its closing quote opens a new one: a newline ends it.
+    connection.send('\n');
+    await connection.settle();
+    const out = replies(connection.take());
+    expect(out[0]).toEqual({ error: { class: 'GenericError', desc: 'JSON token size limit exceeded' } });
+    expect(out.every((r) => (r['error'] as { class: string }).class === 'GenericError')).toBe(true);
+    await stillServes(connection);
+  });
+
+  it('nesting deeper than 1024: the QEMU error, an error per dangling closer, then normal service', async () => {
+    const connection = await start();
+    connection.send('['.repeat(1025));
+    await connection.settle();
+    expect(connection.take()).toBe(
+      '{"error": {"class": "GenericError", "desc": "JSON nesting depth limit exceeded"}}\r\n',
+    );
+    connection.send(']]');
+    await connection.settle();
+    expect(connection.take()).toBe(
+      '{"error": {"class": "GenericError", "desc": "JSON parse error, expecting value"}}\r\n'.repeat(2),
+    );
+    await stillServes(connection);
+  });
+
+  it('invalid UTF-8 in a string gets the QEMU error reply', async () => {
+    const connection = await start();
+    connection.send(
+      Uint8Array.from([
+        ...new TextEncoder().encode('{"execute":"query-jobs","id":"'),
+        0xed,
+        0xa0,
+        0x80,
+        0x22,
+        0x7d,
+      ]),
+    );
+    await connection.settle();
+    expect(connection.take()).toBe(
+      '{"error": {"class": "GenericError", "desc": "JSON parse error, invalid UTF-8 sequence in string"}}\r\n',
+    );
+    await stillServes(connection);
+  });
+
+  it('random garbage gives only GenericError replies and the session recovers after 0xFF', async () => {
+    const connection = await start({ decoderLimits: { maxDepth: 64 } });
+    let seed = 99;
+    const random = (): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 16) & 0xff;
+    };
+    for (let round = 0; round < 20; round++) {
+      connection.send(Uint8Array.from({ length: 500 }, random));
+      await connection.settle();
+      for (const reply of replies(connection.take())) {
+        if (reply['error'] !== undefined)
+          expect((reply['error'] as { class: string }).class).toMatch(/GenericError|CommandNotFound/);
+      }
+      // Close whatever the garbage left open, then reset the lexer.
+      connection.send(Uint8Array.from([0xff, 0x0a]));
+      connection.send(']'.repeat(70) + '}'.repeat(70));
+      await connection.settle();
+      connection.take();
+      await stillServes(connection);
+    }
+  });
+});

@@ -88,6 +88,12 @@ export class QmpSession {
     this.host.sessionClosed(this);
   }
 
+  /** Hangs up: stops processing and closes the transport (requests in flight get no reply). */
+  disconnect(): void {
+    this.close();
+    this.transport.end();
+  }
+
   /** Closes the connection once the reply to the running request has been written (for `quit`). */
   closeAfterReply(): void {
     this.closeAfterCurrent = true;
