@@ -32,7 +32,7 @@ function startFakeJob(id: string, fail: boolean): void {
   setStatus('created');
   setStatus('running');
   const later = fail ? ['aborting', 'concluded'] : ['waiting', 'pending', 'concluded'];
-  later.forEach((status, i) => setTimeout(() => setStatus(status), 5 * (i + 1)));
+  for (const [i, status] of later.entries()) setTimeout(() => setStatus(status), 5 * (i + 1));
 }
 
 beforeAll(async () => {
