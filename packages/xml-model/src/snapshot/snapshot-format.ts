@@ -32,7 +32,7 @@ export function writeSnapshot(w: LibvirtXmlWriter, def: SnapshotDef, flags: Snap
     }
     if (def.disks.length > 0) {
       s.element('disks', [], (d) => {
-        for (const disk of def.disks) writeSnapshotDisk(d, disk);
+        for (const disk of def.disks) writeSnapshotDisk(d, disk, flags.internal);
       });
     }
     if (def.domain) writeDomain(s, def.domain, CTX);
@@ -46,7 +46,7 @@ export function writeSnapshot(w: LibvirtXmlWriter, def: SnapshotDef, flags: Snap
   });
 }
 
-function writeSnapshotDisk(w: LibvirtXmlWriter, disk: SnapshotDiskDef): void {
+function writeSnapshotDisk(w: LibvirtXmlWriter, disk: SnapshotDiskDef, internal: boolean): void {
   const src = disk.source;
   const described = src.path !== undefined || src.format !== undefined;
   w.element(
@@ -58,7 +58,8 @@ function writeSnapshotDisk(w: LibvirtXmlWriter, disk: SnapshotDiskDef): void {
     ],
     (d) => {
       if (!described) return;
-      if (disk.deleteInProgress) d.element('snapshotDeleteInProgress', []);
+      // Private bookkeeping: only libvirt's own metadata files (the internal form) carry it.
+      if (disk.deleteInProgress && internal) d.element('snapshotDeleteInProgress', []);
       d.element(
         'driver',
         [['type', src.format]],

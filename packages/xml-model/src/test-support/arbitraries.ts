@@ -24,7 +24,8 @@ function image(mode: XmlMode, withIndex: boolean): fc.Arbitrary<StorageSource> {
     .record({
       path: absPath,
       fdgroup: fc.option(fc.stringMatching(/^[a-z0-9]{1,8}$/), { nil: undefined }),
-      slice: fc.option(fc.record({ offset: fc.integer({ min: 0, max: 2 ** 40 }), size: fc.integer({ min: 1, max: 2 ** 40 }) }), {
+      slice: fc.option(// libvirt's schema types a slice offset as a 32-bit unsignedInt.
+      fc.record({ offset: fc.integer({ min: 0, max: 2 ** 32 - 1 }), size: fc.integer({ min: 1, max: 2 ** 40 }) }), {
         nil: undefined,
       }),
     })
