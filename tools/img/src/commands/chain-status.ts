@@ -1,4 +1,5 @@
 import type { ImageDriver } from '@strata/image-format';
+import { resolveBackingPath } from './image-info.js';
 
 /** Allocation of one range through a backing chain, in the terms `qemu-img map` reports. */
 export interface ChainExtent {
@@ -25,8 +26,10 @@ export async function chainBlockStatus(
   top: ImageDriver,
   offset: number,
   length: number,
+  topName: string = top.filename,
 ): Promise<ChainExtent> {
   let layer: ImageDriver = top;
+  let name = topName;
   let depth = 0;
   let bytes = length;
   for (;;) {
@@ -44,7 +47,7 @@ export async function chainBlockStatus(
       };
       if (extent.hostOffset !== undefined && !extent.compressed) {
         result.offset = extent.hostOffset;
-        result.file = layer.filename;
+        result.file = name;
       }
       return result;
     }
@@ -54,6 +57,9 @@ export async function chainBlockStatus(
       return { start: offset, length: bytes, depth, present: false, zero: true, data: false };
     }
     bytes = Math.min(bytes, backing.virtualSize - offset);
+    // Named as qemu-img names it: the backing name resolved against the overlay's name.
+    name =
+      layer.backingFileName === null ? backing.filename : resolveBackingPath(name, layer.backingFileName);
     layer = backing;
     depth++;
   }
@@ -72,11 +78,16 @@ export function canMerge(a: ChainExtent, b: ChainExtent): boolean {
 export const STATUS_CHUNK = 1 << 30;
 
 /** Walks [start, end) yielding merged chain extents. */
-export async function* mapChain(top: ImageDriver, start: number, end: number): AsyncGenerator<ChainExtent> {
+export async function* mapChain(
+  top: ImageDriver,
+  start: number,
+  end: number,
+  topName: string = top.filename,
+): AsyncGenerator<ChainExtent> {
   let pending: ChainExtent | null = null;
   let offset = start;
   while (offset < end) {
-    const next = await chainBlockStatus(top, offset, Math.min(STATUS_CHUNK, end - offset));
+    const next = await chainBlockStatus(top, offset, Math.min(STATUS_CHUNK, end - offset), topName);
     offset += next.length;
     if (pending && canMerge(pending, next)) {
       pending.length += next.length;

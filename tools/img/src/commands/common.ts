@@ -70,8 +70,8 @@ export async function withOpenContext<T>(path: string, body: () => Promise<T>): 
   } catch (error) {
     if (error instanceof CliError) throw error;
     const message = error instanceof Error ? error.message : String(error);
-    const prefix = `Could not open '${path}': `;
-    throw new CliError(message.startsWith(prefix) ? message : prefix + message);
+    // Always prefixed, even when the library's message names the file too: qemu-img does the same.
+    throw new CliError(`Could not open '${path}': ${message}`);
   }
 }
 

@@ -31,7 +31,12 @@ export async function map(argv: string[], ctx: CommandContext): Promise<number> 
     if (output === 'human') ctx.out(MAP_HUMAN_HEADER);
     else ctx.out('[');
     let first = true;
-    for await (const extent of mapChain(image, Math.min(start ?? 0, end), end)) {
+    const from = start ?? 0;
+    if (from >= end && output === 'json') {
+      // qemu-img prints one empty entry when there is nothing to map.
+      ctx.out(mapEntryJson({ start: from, length: 0, depth: 0, present: false, zero: false, data: false }));
+    }
+    for await (const extent of mapChain(image, from, end, filename)) {
       if (output === 'json') {
         ctx.out(`${first ? '' : ',\n'}${mapEntryJson(extent)}`);
       } else {

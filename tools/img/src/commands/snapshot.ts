@@ -1,3 +1,4 @@
+import { ImageError } from '@strata/image-format';
 import type { CommandContext } from '../cli/context.js';
 import { CliError, UsageError } from '../cli/errors.js';
 import { getopt } from '../cli/getopt.js';
@@ -51,10 +52,16 @@ export async function snapshot(argv: string[], ctx: CommandContext): Promise<num
   try {
     const store = image.snapshots;
     const verb = { apply: 'apply', create: 'create', delete: 'delete' }[action.kind];
-    const failure = (error: unknown) =>
-      new CliError(
-        `Could not ${verb} snapshot '${action.name}': ${error instanceof Error ? error.message : String(error)}`,
-      );
+    const failure = (error: unknown) => {
+      // qemu-img's wording for a missing snapshot, which scripts match on.
+      const text =
+        error instanceof ImageError && error.reason === 'not-found'
+          ? 'snapshot not found'
+          : error instanceof Error
+            ? error.message
+            : String(error);
+      return new CliError(`Could not ${verb} snapshot '${action.name}': ${text}`);
+    };
     if (!store) throw failure(new Error('Operation not supported'));
     try {
       if (action.kind === 'create') await store.create(action.name);

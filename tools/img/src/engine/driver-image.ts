@@ -9,7 +9,14 @@ import {
   type PersistentBitmaps,
   Qcow2Image,
 } from '@strata/image-format';
-import type { BitmapInfo, BitmapStore, EngineImage, Qcow2Specific, SnapshotInfo, SnapshotStore } from './types.js';
+import type {
+  BitmapInfo,
+  BitmapStore,
+  EngineImage,
+  Qcow2Specific,
+  SnapshotInfo,
+  SnapshotStore,
+} from './types.js';
 
 /**
  * An image-format driver seen through the command port: the common driver calls pass
@@ -48,7 +55,8 @@ export class DriverImage implements EngineImage {
       dateSec: s.dateSeconds,
       dateNsec: s.dateNanoseconds,
       vmClockNsec: s.vmClockNs,
-      ...(s.icount === null ? {} : { icount: s.icount }),
+      // QEMU stores -1 for "no instruction count" and then leaves the member out.
+      ...(s.icount === null || s.icount < 0 ? {} : { icount: s.icount }),
     }));
     this.specific = {
       compat: info.compat,
@@ -181,7 +189,8 @@ function bitmapStore(bitmaps: PersistentBitmaps): BitmapStore {
         bitmaps.merge(target, [source]);
         return;
       }
-      const other = from instanceof DriverImage && from.driver instanceof Qcow2Image ? from.driver.bitmaps : null;
+      const other =
+        from instanceof DriverImage && from.driver instanceof Qcow2Image ? from.driver.bitmaps : null;
       if (!other) throw new ImageError('not-found', `Dirty bitmap '${source}' not found`);
       if (!other.has(source)) throw new ImageError('not-found', `Dirty bitmap '${source}' not found`);
       const into = bitmaps.get(target);

@@ -29,7 +29,10 @@ async function create(path: string, spec: CreateSpec): Promise<void> {
     return;
   }
   if (spec.preallocation === 'full' || spec.preallocation === 'falloc') {
-    throw new ImageError('invalid-argument', `Preallocation mode '${spec.preallocation}' is not supported for qcow2`);
+    throw new ImageError(
+      'invalid-argument',
+      `Preallocation mode '${spec.preallocation}' is not supported for qcow2`,
+    );
   }
   await createQcow2(path, {
     size: spec.size,

@@ -124,8 +124,8 @@ Format specific information:
   it('prints an array for a backing chain and shows a resolved backing path', () => {
     const withPath = { ...qcow2Info, fullBackingFilename: '/images/a.qcow2' };
     expect(formatInfoHuman(withPath)).toContain('backing file: a.qcow2 (actual path: /images/a.qcow2)\n');
-    expect(formatInfoJson([qcow2Info, qcow2Info], true).startsWith('[\n    {\n        "backing-filename-format"')).toBe(
-      true,
-    );
+    expect(
+      formatInfoJson([qcow2Info, qcow2Info], true).startsWith('[\n    {\n        "backing-filename-format"'),
+    ).toBe(true);
   });
 });

@@ -31,11 +31,45 @@ describe('qemuKeyOrder', () => {
 
   it('orders qcow2 specific data and snapshot members as qemu-img does', () => {
     expect(
-      qemuKeyOrder(['compat', 'refcount-bits', 'corrupt', 'extended-l2', 'bitmaps', 'lazy-refcounts', 'compression-type']),
-    ).toEqual(['compat', 'compression-type', 'lazy-refcounts', 'bitmaps', 'refcount-bits', 'corrupt', 'extended-l2']);
+      qemuKeyOrder([
+        'compat',
+        'refcount-bits',
+        'corrupt',
+        'extended-l2',
+        'bitmaps',
+        'lazy-refcounts',
+        'compression-type',
+      ]),
+    ).toEqual([
+      'compat',
+      'compression-type',
+      'lazy-refcounts',
+      'bitmaps',
+      'refcount-bits',
+      'corrupt',
+      'extended-l2',
+    ]);
     expect(
-      qemuKeyOrder(['id', 'name', 'vm-state-size', 'date-sec', 'date-nsec', 'vm-clock-sec', 'vm-clock-nsec', 'icount']),
-    ).toEqual(['icount', 'vm-clock-nsec', 'name', 'date-sec', 'date-nsec', 'vm-clock-sec', 'id', 'vm-state-size']);
+      qemuKeyOrder([
+        'id',
+        'name',
+        'vm-state-size',
+        'date-sec',
+        'date-nsec',
+        'vm-clock-sec',
+        'vm-clock-nsec',
+        'icount',
+      ]),
+    ).toEqual([
+      'icount',
+      'vm-clock-nsec',
+      'name',
+      'date-sec',
+      'date-nsec',
+      'vm-clock-sec',
+      'id',
+      'vm-state-size',
+    ]);
   });
 });
 
@@ -43,7 +77,9 @@ describe('toQemuJson', () => {
   it('pretty-prints with four spaces, breaking empty containers', () => {
     expect(toQemuJson({ a: [], b: {} })).toBe(toQemuJson({ b: {}, a: [] }));
     expect(toQemuJson([])).toBe('[\n]');
-    expect(toQemuJson({ format: 'raw', 'virtual-size': 1 })).toBe('{\n    "virtual-size": 1,\n    "format": "raw"\n}');
+    expect(toQemuJson({ format: 'raw', 'virtual-size': 1 })).toBe(
+      '{\n    "virtual-size": 1,\n    "format": "raw"\n}',
+    );
   });
 
   it('escapes like QEMU (non-ASCII as uppercase \\u escapes, slashes kept)', () => {

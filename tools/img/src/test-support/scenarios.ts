@@ -1,0 +1,46 @@
+import { copyFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { must, qemuImg, qemuIo } from './peers.js';
+
+/** Writes with qemu-io into an image (format explicit). */
+export function ioWrite(dir: string, file: string, format: string, commands: string[]): void {
+  const args = ['-f', format];
+  for (const c of commands) args.push('-c', c);
+  must(qemuIo([...args, file], dir), `qemu-io ${commands.join('; ')}`);
+}
+
+/** Creates an image with qemu-img. */
+export function create(dir: string, args: string[]): void {
+  must(qemuImg(['create', '-q', ...args], dir), `qemu-img create ${args.join(' ')}`);
+}
+
+/**
+ * A three-deep chain written by qemu-img and qemu-io: base.qcow2 <- mid.qcow2 <- top.qcow2, with
+ * data in every layer, zero clusters, ranges shadowed by upper layers and unaligned writes.
+ */
+export function buildChain(dir: string): void {
+  create(dir, ['-f', 'qcow2', 'base.qcow2', '16M']);
+  ioWrite(dir, 'base.qcow2', 'qcow2', ['write -P 1 0 2M', 'write -P 2 4M 1M', 'write -P 9 12M 4k']);
+  create(dir, ['-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'mid.qcow2']);
+  ioWrite(dir, 'mid.qcow2', 'qcow2', ['write -P 3 1M 2M', 'write -z 4M 512k', 'write -P 7 7M 3000']);
+  create(dir, ['-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', 'top.qcow2']);
+  ioWrite(dir, 'top.qcow2', 'qcow2', ['write -P 4 0 64k', 'write -P 5 10M 100k', 'write -z 12M 64k']);
+}
+
+/**
+ * A chain where committing into base only adds clusters (nothing in base is freed), so the
+ * base's layout does not depend on how an allocator reuses freed clusters.
+ */
+export function buildAppendOnlyChain(dir: string): void {
+  create(dir, ['-f', 'qcow2', 'base.qcow2', '16M']);
+  ioWrite(dir, 'base.qcow2', 'qcow2', ['write -P 1 0 1M']);
+  create(dir, ['-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'mid.qcow2']);
+  ioWrite(dir, 'mid.qcow2', 'qcow2', ['write -P 3 2M 1M', 'write -P 8 5M 4k']);
+  create(dir, ['-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', 'top.qcow2']);
+  ioWrite(dir, 'top.qcow2', 'qcow2', ['write -P 4 8M 64k', 'write -P 5 10M 100k', 'write -P 6 4M 512']);
+}
+
+/** Copies every file of `from` into `to` (both tools then work on identical inputs). */
+export function copyDir(from: string, to: string): void {
+  for (const name of readdirSync(from)) copyFileSync(join(from, name), join(to, name));
+}
