@@ -101,6 +101,7 @@ export {
 /** Per-consumer event queues. */
 export {
   type EventFilter,
+  forJob,
   type QmpAnyEvent,
   QmpEventListener,
   type QmpEventMessage,

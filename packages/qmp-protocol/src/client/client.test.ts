@@ -8,6 +8,7 @@ import type { JsonObject } from '../json/json-value.js';
 import { listenQmp } from '../server/net-transport.js';
 import { QmpServer } from '../server/server.js';
 import { QmpClient } from './client.js';
+import { forJob } from './event-listener.js';
 import { runJob } from './job-runner.js';
 
 let dir: string;
@@ -107,6 +108,18 @@ describe('QmpClient against an in-process QmpServer', () => {
     await client.close();
   });
 
+  it('forJob matches job events by id and block-job events by device', async () => {
+    const client = await QmpClient.connect({ path: socketPath });
+    const listener = client.listen({ predicate: forJob('j9') });
+    server.emitEvent('BLOCK_JOB_READY', { type: 'mirror', device: 'j9', len: 1, offset: 1, speed: 0 });
+    server.emitEvent('JOB_STATUS_CHANGE', { status: 'ready', id: 'other' });
+    server.emitEvent('JOB_STATUS_CHANGE', { status: 'ready', id: 'j9' });
+    await client.execute('query-jobs');
+    expect(listener.drain().map((e) => e.event)).toEqual(['BLOCK_JOB_READY', 'JOB_STATUS_CHANGE']);
+    listener.close();
+    await client.close();
+  });
+
   it('waitFor resolves on a matching event and times out with QmpTimeoutError', async () => {
     const client = await QmpClient.connect({ path: socketPath });
     const waiting = client.waitFor(
@@ -178,6 +191,19 @@ describe('QmpClient against an in-process QmpServer', () => {
     await expect(client.execute('query-jobs')).rejects.toBeInstanceOf(QmpConnectionError);
     expect(client.closed).toBe(true);
     await client.close();
+  });
+
+  it('connects over TCP as well', async () => {
+    const tcp = await listenQmp(server, { host: '127.0.0.1', port: 0 });
+    try {
+      const address = tcp.address();
+      if (address === null || typeof address === 'string') throw new Error('no TCP address');
+      const client = await QmpClient.connect({ host: '127.0.0.1', port: address.port });
+      expect(await client.execute('query-jobs')).toEqual([]);
+      await client.close();
+    } finally {
+      await new Promise((resolve) => tcp.close(resolve));
+    }
   });
 
   it('fails to connect with a clear error when nobody listens', async () => {

@@ -112,3 +112,15 @@ export class QmpEventListener implements AsyncIterable<QmpEventMessage> {
     }
   }
 }
+
+/**
+ * Predicate for the events of one job: job events name it in `data.id`, block-job events in
+ * `data.device` (which holds the job id for jobs started with a `job-id`).
+ */
+export function forJob(jobId: string): (event: QmpEventMessage) => boolean {
+  return (event) => {
+    const data = event.data as JsonObject | undefined;
+    if (data === undefined || data === null || typeof data !== 'object') return false;
+    return data['id'] === jobId || data['device'] === jobId;
+  };
+}

@@ -36,7 +36,8 @@ export interface QmpServerOptions {
 /** Default version: the QEMU release whose protocol this package speaks. */
 export const DEFAULT_VERSION: QmpVersionInfo = { qemu: { major: 7, minor: 2, micro: 0 }, package: 'strata' };
 
-const wallClockMicros = (): bigint => BigInt(Date.now()) * 1000n;
+/** Wall-clock microseconds; `performance` gives sub-millisecond resolution on the epoch scale. */
+const wallClockMicros = (): bigint => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
 
 /**
  * A QMP server independent of any transport: register command handlers, attach connections with
