@@ -73,7 +73,10 @@ export class XmlModelError extends Error {
     const where = [options.line !== undefined ? `line ${options.line}` : undefined, options.path]
       .filter((part) => part !== undefined)
       .join(': ');
-    super(where ? `${where}: ${detail}` : detail, options.cause === undefined ? {} : { cause: options.cause });
+    super(
+      where ? `${where}: ${detail}` : detail,
+      options.cause === undefined ? {} : { cause: options.cause },
+    );
     this.code = options.code;
     this.libvirtCode = options.libvirtCode ?? defaultLibvirtCode(options.code);
     this.path = options.path;

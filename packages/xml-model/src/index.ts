@@ -46,7 +46,15 @@ export { formatDiskXml, parseDiskXml } from './disk/disk-xml.js';
 export { applyQemuDiskDefaults } from './disk/qemu-defaults.js';
 export { chainElements, lookupChainElement } from './disk/chain.js';
 
-export type { DeviceEntry, DomainDef, DomainEntry, MemoryAmount, OsDef, TypedDomainChild, VcpuDef } from './domain/types.js';
+export type {
+  DeviceEntry,
+  DomainDef,
+  DomainEntry,
+  MemoryAmount,
+  OsDef,
+  TypedDomainChild,
+  VcpuDef,
+} from './domain/types.js';
 export { domainDisks } from './domain/disks.js';
 export { formatDomainXml, parseDomainXml } from './domain/domain-xml.js';
 

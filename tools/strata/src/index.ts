@@ -1,2 +1,7 @@
-/** Placeholder entry point: this tool's library API arrives with its issue (see README.md). */
-export const PACKAGE_STATUS = 'planned' as const;
+/**
+ * @strata/cli: the `strata` command line. Its entry point is also usable as a library, so a
+ * program can run the same commands in-process with its own output streams.
+ */
+export { main } from './cli/main.js';
+export type { CliContext } from './cli/io.js';
+export { EXIT, UsageError } from './cli/io.js';

@@ -1,8 +1,19 @@
 import { isRuntimeMode } from '../mode.js';
 import type { AttributeSpec, LibvirtXmlWriter } from '../xml/writer.js';
 import { writeMirror } from './mirror.js';
-import { DISK_CHILD_ORDER, DRIVER_ATTRIBUTE_ORDER, sortAttributes, sortByOrder, TARGET_ATTRIBUTE_ORDER } from './order.js';
-import { type SourceFormatContext, writeBackingChain, writeMetadataCache, writeSource } from './source-format.js';
+import {
+  DISK_CHILD_ORDER,
+  DRIVER_ATTRIBUTE_ORDER,
+  sortAttributes,
+  sortByOrder,
+  TARGET_ATTRIBUTE_ORDER,
+} from './order.js';
+import {
+  type SourceFormatContext,
+  writeBackingChain,
+  writeMetadataCache,
+  writeSource,
+} from './source-format.js';
 import type { DiskDef } from './types.js';
 
 const STATUS_ONLY = new Set(['privateData', 'diskSecretsPlacement']);
@@ -39,9 +50,14 @@ export function writeDisk(w: LibvirtXmlWriter, disk: DiskDef, parentCtx: SourceF
           ],
           DRIVER_ATTRIBUTE_ORDER,
         );
-        d.element('driver', driverAttributes, (dr) => writeMetadataCache(dr, disk.source.metadataCacheMaxSize), {
-          omitWhenEmpty: true,
-        });
+        d.element(
+          'driver',
+          driverAttributes,
+          (dr) => writeMetadataCache(dr, disk.source.metadataCacheMaxSize),
+          {
+            omitWhenEmpty: true,
+          },
+        );
       },
     });
     items.push({ name: 'source', write: () => writeSource(d, disk.source, ctx) });

@@ -34,7 +34,16 @@ const DRIVER_NUMBERS = new Set(['iothread', 'queues', 'queue_size']);
 const DISK_BUSES = ['ide', 'fdc', 'scsi', 'virtio', 'xen', 'usb', 'uml', 'sata', 'sd'];
 
 /** Disk children the parser types; every other child is carried untouched. */
-const TYPED_DISK_CHILDREN = new Set(['driver', 'source', 'backingStore', 'mirror', 'target', 'readonly', 'shareable', 'alias']);
+const TYPED_DISK_CHILDREN = new Set([
+  'driver',
+  'source',
+  'backingStore',
+  'mirror',
+  'target',
+  'readonly',
+  'shareable',
+  'alias',
+]);
 
 /**
  * Parses a `<disk>` (or Strata's `<replicationDisk>`) element following libvirt's
@@ -62,8 +71,10 @@ export function parseDiskElement(el: XmlElement, parentCtx: SourceParseContext):
   if (snapshot) disk.snapshot = snapshot;
   for (const [name, value] of el.attributes) {
     if (name === 'model') disk.model = value;
-    else if (name === 'rawio') disk.rawio = enumAttr(el, 'rawio', ['yes', 'no'] as const, 'disk rawio setting');
-    else if (name === 'sgio') disk.sgio = enumAttr(el, 'sgio', ['filtered', 'unfiltered'] as const, 'disk sgio mode');
+    else if (name === 'rawio')
+      disk.rawio = enumAttr(el, 'rawio', ['yes', 'no'] as const, 'disk rawio setting');
+    else if (name === 'sgio')
+      disk.sgio = enumAttr(el, 'sgio', ['filtered', 'unfiltered'] as const, 'disk sgio mode');
     else if (name === 'name' && hidden) disk.name = value;
     else if (!['type', 'device', 'snapshot'].includes(name)) disk.extraAttributes.push([name, value]);
   }
@@ -84,7 +95,12 @@ export function parseDiskElement(el: XmlElement, parentCtx: SourceParseContext):
     if (!dev) throw errorAt(targetEl, 'missing target dev', 'missing', 'VIR_ERR_NO_TARGET');
     const bus = attr(targetEl, 'bus');
     if (bus !== undefined && !DISK_BUSES.includes(bus)) {
-      throw errorAt(targetEl, `unknown disk bus type '${bus}'`, 'invalid-value', 'VIR_ERR_CONFIG_UNSUPPORTED');
+      throw errorAt(
+        targetEl,
+        `unknown disk bus type '${bus}'`,
+        'invalid-value',
+        'VIR_ERR_CONFIG_UNSUPPORTED',
+      );
     }
     const extra: XmlAttribute[] = targetEl.attributes.filter(([name]) => name !== 'dev' && name !== 'bus');
     disk.target = { dev, ...(bus ? { bus } : {}), extraAttributes: extra };
@@ -98,7 +114,8 @@ export function parseDiskElement(el: XmlElement, parentCtx: SourceParseContext):
       'VIR_ERR_NO_TARGET',
     );
   }
-  if (hidden && targetEl) throw errorAt(targetEl, 'a <replicationDisk> is not visible to the guest and has no target');
+  if (hidden && targetEl)
+    throw errorAt(targetEl, 'a <replicationDisk> is not visible to the guest and has no target');
   disk.readonly = firstChild(el, 'readonly') !== undefined;
   disk.shareable = firstChild(el, 'shareable') !== undefined;
   const aliasEl = firstChild(el, 'alias');
@@ -106,7 +123,8 @@ export function parseDiskElement(el: XmlElement, parentCtx: SourceParseContext):
   if (alias !== undefined && (isRuntimeMode(ctx.mode) || alias.startsWith('ua-'))) disk.alias = alias;
   for (const child of childElements(el)) {
     if (TYPED_DISK_CHILDREN.has(child.name)) continue;
-    if ((child.name === 'privateData' || child.name === 'diskSecretsPlacement') && ctx.mode !== 'status') continue;
+    if ((child.name === 'privateData' || child.name === 'diskSecretsPlacement') && ctx.mode !== 'status')
+      continue;
     disk.extraElements.push(child);
   }
   if ((type === 'quorum' || type === 'replication') && source.format !== undefined) {
@@ -124,7 +142,12 @@ function parseDriver(el: XmlElement, disk: DiskDef): DiskDriver {
     }
     const allowed = DRIVER_ENUMS[name];
     if (allowed && !allowed.includes(value)) {
-      throw errorAt(el, `unknown disk ${name.replace(/_/g, ' ')} '${value}'`, 'invalid-value', 'VIR_ERR_CONFIG_UNSUPPORTED');
+      throw errorAt(
+        el,
+        `unknown disk ${name.replace(/_/g, ' ')} '${value}'`,
+        'invalid-value',
+        'VIR_ERR_CONFIG_UNSUPPORTED',
+      );
     }
     if (DRIVER_NUMBERS.has(name)) parseUnsigned(el, value, `driver ${name}`);
     attributes.push([name, value]);

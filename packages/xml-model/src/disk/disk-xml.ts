@@ -10,7 +10,12 @@ import type { DiskDef } from './types.js';
 export function parseDiskXml(xml: string, options: ParseOptions = {}): DiskDef {
   const root = readXml(xml, options.limits);
   if (root.name !== 'disk' && root.name !== 'replicationDisk') {
-    throw errorAt(root, `expected root element <disk>, found <${root.name}>`, 'invalid-value', 'VIR_ERR_XML_ERROR');
+    throw errorAt(
+      root,
+      `expected root element <disk>, found <${root.name}>`,
+      'invalid-value',
+      'VIR_ERR_XML_ERROR',
+    );
   }
   return parseDiskElement(root, { mode: options.mode ?? 'inactive', extensions: options.extensions ?? true });
 }

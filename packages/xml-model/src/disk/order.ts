@@ -80,7 +80,10 @@ export const DRIVER_ATTRIBUTE_ORDER = [
 export const TARGET_ATTRIBUTE_ORDER = ['tray', 'removable', 'rotation_rate'] as const;
 
 /** Stable sort of elements by a name order; unknown names keep their order after known ones. */
-export function sortByOrder<T extends { readonly name: string }>(elements: readonly T[], order: readonly string[]): T[] {
+export function sortByOrder<T extends { readonly name: string }>(
+  elements: readonly T[],
+  order: readonly string[],
+): T[] {
   const rank = (name: string): number => {
     const i = order.indexOf(name);
     return i < 0 ? order.length : i;
@@ -92,7 +95,10 @@ export function sortByOrder<T extends { readonly name: string }>(elements: reado
 }
 
 /** Stable sort of attributes by a name order; unknown names keep their order after known ones. */
-export function sortAttributes<T extends readonly [string, string]>(attributes: readonly T[], order: readonly string[]): T[] {
+export function sortAttributes<T extends readonly [string, string]>(
+  attributes: readonly T[],
+  order: readonly string[],
+): T[] {
   const rank = (name: string): number => {
     const i = order.indexOf(name);
     return i < 0 ? order.length : i;

@@ -16,7 +16,8 @@ import type { DiskDef, StorageSource } from './types.js';
  */
 export function applyQemuDiskDefaults(disk: DiskDef): DiskDef {
   const copy = structuredClone(disk);
-  const hasFormat = copy.source.type !== 'volume' && copy.source.type !== 'quorum' && copy.source.type !== 'replication';
+  const hasFormat =
+    copy.source.type !== 'volume' && copy.source.type !== 'quorum' && copy.source.type !== 'replication';
   const driverAttributes = copy.driver?.attributes ?? [];
   if (!driverAttributes.some(([name]) => name === 'name')) driverAttributes.unshift(['name', 'qemu']);
   copy.driver = { attributes: driverAttributes };

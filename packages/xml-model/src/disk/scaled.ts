@@ -8,7 +8,12 @@ const POWERS = ['b', 'k', 'm', 'g', 't', 'p', 'e'];
  * prefix or `KiB`-style = powers of 1024, `KB`-style = powers of 1000. A missing unit means
  * `defaultScale` bytes per unit.
  */
-export function parseScaledBytes(el: XmlElement, value: string, unit: string | undefined, defaultScale = 1): number {
+export function parseScaledBytes(
+  el: XmlElement,
+  value: string,
+  unit: string | undefined,
+  defaultScale = 1,
+): number {
   const trimmed = value.trim();
   if (!/^[0-9]+$/.test(trimmed)) throw errorAt(el, `invalid value '${value}' for a size`);
   const n = BigInt(trimmed);

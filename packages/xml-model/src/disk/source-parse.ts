@@ -53,7 +53,11 @@ export function parseStorageType(el: XmlElement, value: string, ctx: SourceParse
     throw errorAt(el, `unknown storage source type '${value}'`, 'invalid-value', 'VIR_ERR_XML_ERROR');
   }
   if (!ctx.extensions && (value === 'quorum' || value === 'replication')) {
-    throw errorAt(el, `storage type '${value}' is a Strata extension and is not accepted here`, 'unsupported');
+    throw errorAt(
+      el,
+      `storage type '${value}' is a Strata extension and is not accepted here`,
+      'unsupported',
+    );
   }
   return value as StorageType;
 }
@@ -90,7 +94,8 @@ function parseHost(el: XmlElement): NetworkHost {
     host.socket = socket;
     return host;
   }
-  if (socket !== undefined) throw errorAt(el, `transport '${transport ?? 'tcp'}' does not support socket attribute`);
+  if (socket !== undefined)
+    throw errorAt(el, `transport '${transport ?? 'tcp'}' does not support socket attribute`);
   if (!name) throw errorAt(el, 'missing hostname for tcp transport', 'missing');
   host.name = name;
   if (port !== undefined && port !== '') host.port = String(parseUnsigned(el, port, 'port number', 65535));
@@ -144,7 +149,11 @@ export function parseSourceElement(
       into.volume = attr(sourceEl, 'volume');
       into.volumeMode = attr(sourceEl, 'mode');
       if (into.pool === undefined || into.volume === undefined) {
-        throw errorAt(sourceEl, "'pool' and 'volume' must be specified together for a volume source", 'missing');
+        throw errorAt(
+          sourceEl,
+          "'pool' and 'volume' must be specified together for a volume source",
+          'missing',
+        );
       }
       break;
     case 'nvme': {
@@ -159,7 +168,12 @@ export function parseSourceElement(
     case 'quorum': {
       const threshold = attr(sourceEl, 'threshold');
       if (threshold === undefined) throw errorAt(sourceEl, 'quorum source needs a threshold', 'missing');
-      const readPattern = enumAttr(sourceEl, 'readPattern', ['quorum', 'fifo'] as const, 'quorum read pattern');
+      const readPattern = enumAttr(
+        sourceEl,
+        'readPattern',
+        ['quorum', 'fifo'] as const,
+        'quorum read pattern',
+      );
       into.quorum = { threshold: parseUnsigned(sourceEl, threshold, 'quorum threshold') };
       if (readPattern) into.quorum.readPattern = readPattern;
       break;
@@ -176,9 +190,18 @@ export function parseSourceElement(
   const policy = attr(sourceEl, 'startupPolicy');
   if (policy !== undefined) {
     if (role !== 'disk') {
-      throw errorAt(sourceEl, `startupPolicy is only allowed on a disk's own source, not on a ${role} source`, 'unsupported');
+      throw errorAt(
+        sourceEl,
+        `startupPolicy is only allowed on a disk's own source, not on a ${role} source`,
+        'unsupported',
+      );
     }
-    into.startupPolicy = enumAttr(sourceEl, 'startupPolicy', ['mandatory', 'requisite', 'optional'] as const, 'startupPolicy value');
+    into.startupPolicy = enumAttr(
+      sourceEl,
+      'startupPolicy',
+      ['mandatory', 'requisite', 'optional'] as const,
+      'startupPolicy value',
+    );
   }
   const index = attr(sourceEl, 'index');
   // A chain member's index is read from its <backingStore>; libvirt ignores one on its <source>.
@@ -197,7 +220,8 @@ export function parseSourceElement(
         if (attr(slice, 'type') !== 'storage') throw errorAt(slice, 'unknown slice type', 'invalid-value');
         const offset = attr(slice, 'offset');
         const size = attr(slice, 'size');
-        if (offset === undefined || size === undefined) throw errorAt(slice, 'slice needs offset and size', 'missing');
+        if (offset === undefined || size === undefined)
+          throw errorAt(slice, 'slice needs offset and size', 'missing');
         into.slices.push({
           offset: parseUnsigned(slice, offset, 'slice offset', Number.MAX_SAFE_INTEGER),
           size: parseUnsigned(slice, size, 'slice size', Number.MAX_SAFE_INTEGER),
@@ -215,12 +239,19 @@ export function parseBackingChain(parent: XmlElement, image: StorageSource, ctx:
   const stores = childElements(parent, 'backingStore');
   if (image.type === 'quorum' || image.type === 'replication') {
     if (image.reference) return;
-    image.children = stores.map((store) => parseBackingElement(store, ctx)).filter((b) => b.kind === 'image').map((b) => b.image);
+    image.children = stores
+      .map((store) => parseBackingElement(store, ctx))
+      .filter((b) => b.kind === 'image')
+      .map((b) => b.image);
     if (image.type === 'quorum' && image.children.length === 0) {
       throw errorAt(parent, 'a quorum needs at least one <backingStore> child', 'missing');
     }
     if (image.type === 'replication' && image.children.length !== 1) {
-      throw errorAt(parent, 'a replication node needs exactly one <backingStore> child (its image)', 'invalid-value');
+      throw errorAt(
+        parent,
+        'a replication node needs exactly one <backingStore> child (its image)',
+        'invalid-value',
+      );
     }
     if (image.quorum && image.quorum.threshold > image.children.length) {
       throw errorAt(
@@ -229,7 +260,8 @@ export function parseBackingChain(parent: XmlElement, image: StorageSource, ctx:
         'invalid-value',
       );
     }
-    if (image.quorum && image.quorum.threshold === 0) throw errorAt(parent, 'quorum threshold must be at least 1');
+    if (image.quorum && image.quorum.threshold === 0)
+      throw errorAt(parent, 'quorum threshold must be at least 1');
     return;
   }
   // libvirt reads only the first <backingStore> of an image.
@@ -253,11 +285,16 @@ export function parseBackingElement(store: XmlElement, ctx: SourceParseContext):
   if (type === 'replication' && reference) {
     const dev = attr(reference, 'dev');
     const refIndex = attr(reference, 'index');
-    if (!dev || refIndex === undefined) throw errorAt(reference, '<reference> needs dev and index', 'missing');
+    if (!dev || refIndex === undefined)
+      throw errorAt(reference, '<reference> needs dev and index', 'missing');
     image.reference = { dev, index: parseUnsigned(reference, refIndex, 'reference index') };
     if (image.reference.index === 0) throw errorAt(reference, 'reference index must be at least 1');
     if (childElements(store).length !== 1) {
-      throw errorAt(store, 'a <backingStore> with a <reference> must have no other children', 'invalid-value');
+      throw errorAt(
+        store,
+        'a <backingStore> with a <reference> must have no other children',
+        'invalid-value',
+      );
     }
     return { kind: 'image', image };
   }
@@ -265,7 +302,8 @@ export function parseBackingElement(store: XmlElement, ctx: SourceParseContext):
   const sourceEl = firstChild(store, 'source');
   if (type !== 'quorum' && type !== 'replication') {
     const format = formatEl ? attr(formatEl, 'type') : undefined;
-    if (format === undefined) throw errorAt(store, 'missing disk backing store format', 'missing', 'VIR_ERR_XML_ERROR');
+    if (format === undefined)
+      throw errorAt(store, 'missing disk backing store format', 'missing', 'VIR_ERR_XML_ERROR');
     image.format = parseImageFormat(formatEl!, format, 'disk backing store format');
     image.metadataCacheMaxSize = parseMetadataCache(formatEl!);
     if (!sourceEl) throw errorAt(store, 'missing disk backing store source', 'missing', 'VIR_ERR_XML_ERROR');

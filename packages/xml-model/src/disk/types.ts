@@ -235,5 +235,12 @@ export interface DiskDef {
 
 /** Creates an empty source of the given type. */
 export function emptySource(type: StorageType): StorageSource {
-  return { type, hosts: [], slices: [], extraAttributes: [], extraElements: [], backingStore: { kind: 'unknown' } };
+  return {
+    type,
+    hosts: [],
+    slices: [],
+    extraAttributes: [],
+    extraElements: [],
+    backingStore: { kind: 'unknown' },
+  };
 }

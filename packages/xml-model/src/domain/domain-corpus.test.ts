@@ -104,7 +104,14 @@ describe('libvirt domain vectors: every <disk> formats as libvirt writes it', ()
 // flags must come back unchanged. Every disk of each vector is compared, including <mirror> and
 // <privateData>. `upgrade` is left out: its output differs from its input by secret aliases the
 // QEMU driver allocates when it reconnects, which is driver state, not XML formatting.
-const STATUS_VECTORS = ['blockjob-blockdev', 'modern', 'backup-pull', 'migration-out-nbd', 'migration-in-params', 'migration-out-nbd-bitmaps'];
+const STATUS_VECTORS = [
+  'blockjob-blockdev',
+  'modern',
+  'backup-pull',
+  'migration-out-nbd',
+  'migration-in-params',
+  'migration-out-nbd-bitmaps',
+];
 
 describe('libvirt status vectors: every <disk> formats back as libvirt writes it', () => {
   for (const name of STATUS_VECTORS) {

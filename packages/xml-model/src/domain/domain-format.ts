@@ -51,7 +51,12 @@ const DOMAIN_CHILD_ORDER = [
  * without a position are placed where libvirt writes them. The `<metadata>` subtree is written
  * the way libvirt's libxml2 dump writes it (double-quoted attributes).
  */
-export function writeDomain(w: LibvirtXmlWriter, domain: DomainDef, ctx: SourceFormatContext, rootName = 'domain'): void {
+export function writeDomain(
+  w: LibvirtXmlWriter,
+  domain: DomainDef,
+  ctx: SourceFormatContext,
+  rootName = 'domain',
+): void {
   const attributes = [
     ['type', domain.type] as const,
     ['id', isRuntimeMode(ctx.mode) ? domain.id : undefined] as const,
@@ -72,9 +77,9 @@ export function writeDomain(w: LibvirtXmlWriter, domain: DomainDef, ctx: SourceF
         });
       }
     }
-    const missing = (['name', 'uuid', 'title', 'description', 'memory', 'currentMemory', 'vcpu', 'os', 'devices'] as const).filter(
-      (name) => !placed.has(name) && domain[name] !== undefined,
-    );
+    const missing = (
+      ['name', 'uuid', 'title', 'description', 'memory', 'currentMemory', 'vcpu', 'os', 'devices'] as const
+    ).filter((name) => !placed.has(name) && domain[name] !== undefined);
     if (missing.length === 0) {
       for (const item of items) item.write();
       return;
@@ -88,7 +93,12 @@ function writeMemory(w: LibvirtXmlWriter, name: string, amount: MemoryAmount): v
   w.textElement(name, amount.kib, [['unit', 'KiB'], ...amount.extraAttributes]);
 }
 
-function writeTyped(w: LibvirtXmlWriter, domain: DomainDef, name: TypedDomainChild, ctx: SourceFormatContext): void {
+function writeTyped(
+  w: LibvirtXmlWriter,
+  domain: DomainDef,
+  name: TypedDomainChild,
+  ctx: SourceFormatContext,
+): void {
   switch (name) {
     case 'name':
     case 'uuid':
@@ -104,7 +114,10 @@ function writeTyped(w: LibvirtXmlWriter, domain: DomainDef, name: TypedDomainChi
     }
     case 'vcpu':
       if (domain.vcpu) {
-        w.textElement('vcpu', domain.vcpu.count, [['placement', domain.vcpu.placement], ...domain.vcpu.extraAttributes]);
+        w.textElement('vcpu', domain.vcpu.count, [
+          ['placement', domain.vcpu.placement],
+          ...domain.vcpu.extraAttributes,
+        ]);
       }
       return;
     case 'os': {

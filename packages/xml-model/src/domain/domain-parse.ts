@@ -1,4 +1,5 @@
 import { parseDiskElement } from '../disk/disk-parse.js';
+import { sortAttributes } from '../disk/order.js';
 import { parseScaledBytes } from '../disk/scaled.js';
 import type { SourceParseContext } from '../disk/source-parse.js';
 import { isRuntimeMode } from '../mode.js';
@@ -16,7 +17,8 @@ export function parseDomainElement(el: XmlElement, ctx: SourceParseContext): Dom
   const domain: DomainDef = { type, extraAttributes: [], entries: [] };
   const id = attr(el, 'id');
   if (id !== undefined && isRuntimeMode(ctx.mode)) domain.id = parseUnsigned(el, id, 'domain id');
-  for (const [name, value] of el.attributes) if (name !== 'type' && name !== 'id') domain.extraAttributes.push([name, value]);
+  for (const [name, value] of el.attributes)
+    if (name !== 'type' && name !== 'id') domain.extraAttributes.push([name, value]);
   const seen = new Set<string>();
   for (const child of childElements(el)) {
     const name = child.name as TypedDomainChild;
@@ -30,7 +32,8 @@ export function parseDomainElement(el: XmlElement, ctx: SourceParseContext): Dom
       domain.entries.push({ kind: 'other', element: child });
     }
   }
-  if (domain.name === undefined) throw errorAt(el, 'missing name information', 'missing', 'VIR_ERR_NO_TARGET');
+  if (domain.name === undefined)
+    throw errorAt(el, 'missing name information', 'missing', 'VIR_ERR_NO_TARGET');
   if (domain.uuid !== undefined) {
     if (!UUID_PATTERN.test(domain.uuid)) throw errorAt(el, `malformed uuid element`, 'invalid-value');
     domain.uuid = canonicalUuid(domain.uuid);
@@ -77,7 +80,10 @@ function parseTypedChild(child: XmlElement, domain: DomainDef, ctx: SourceParseC
 
 function parseMemory(el: XmlElement): MemoryAmount {
   const bytes = parseScaledBytes(el, textContent(el), attr(el, 'unit'), 1024);
-  return { kib: Math.floor(bytes / 1024), extraAttributes: el.attributes.filter(([name]) => name !== 'unit') };
+  return {
+    kib: Math.floor(bytes / 1024),
+    extraAttributes: el.attributes.filter(([name]) => name !== 'unit'),
+  };
 }
 
 function parseOs(el: XmlElement): OsDef {
@@ -85,7 +91,8 @@ function parseOs(el: XmlElement): OsDef {
   if (!typeEl) throw errorAt(el, 'an os must have a type', 'missing', 'VIR_ERR_XML_ERROR');
   return {
     type: textContent(typeEl).trim(),
-    typeAttributes: typeEl.attributes,
+    // libvirt writes arch before machine whatever the input order.
+    typeAttributes: sortAttributes(typeEl.attributes, ['arch', 'machine']),
     extraElements: childElements(el).filter((c) => c !== typeEl),
     attributes: el.attributes,
   };

@@ -20,7 +20,12 @@ export function parseDomainXml(xml: string, options: ParseOptions = {}): DomainD
     root = inner;
   }
   if (root.name !== 'domain') {
-    throw errorAt(root, `expected root element <domain>, found <${root.name}>`, 'invalid-value', 'VIR_ERR_XML_ERROR');
+    throw errorAt(
+      root,
+      `expected root element <domain>, found <${root.name}>`,
+      'invalid-value',
+      'VIR_ERR_XML_ERROR',
+    );
   }
   return parseDomainElement(root, { mode, extensions: options.extensions ?? true });
 }

@@ -115,13 +115,19 @@ describe('documents libvirt refuses are refused with a located, libvirt-worded m
   }
 
   it('the schema-invalid imagecreate vector (a disk without target) is refused', () => {
-    const e = refusal(() => parseDiskXml(readVector('qemublocktestdata/imagecreate/network-ssh-qcow2-invalid.xml'), { mode: 'status' }));
+    const e = refusal(() =>
+      parseDiskXml(readVector('qemublocktestdata/imagecreate/network-ssh-qcow2-invalid.xml'), {
+        mode: 'status',
+      }),
+    );
     expect(e.libvirtCode).toBe('VIR_ERR_NO_TARGET');
     expect(e.detail).toBe('missing target information for device asdf/i.qcow2');
   });
 
   it('inactive parses ignore runtime-only data instead of refusing it', () => {
-    const xml = DOMAIN("    <disk type='file'>\n      <source file='/a' index='0'/>\n      <mirror job='bogus'/>\n      <target dev='vda'/>\n    </disk>");
+    const xml = DOMAIN(
+      "    <disk type='file'>\n      <source file='/a' index='0'/>\n      <mirror job='bogus'/>\n      <target dev='vda'/>\n    </disk>",
+    );
     const domain = parseDomainXml(xml, { mode: 'inactive' });
     const entry = domain.devices?.[0];
     expect(entry?.kind === 'disk' && entry.disk.mirror).toBe(undefined);

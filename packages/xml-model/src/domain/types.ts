@@ -26,7 +26,9 @@ export interface OsDef {
 }
 
 /** One child of `<devices>`: a typed disk or any other device carried untouched. */
-export type DeviceEntry = { readonly kind: 'disk'; disk: DiskDef } | { readonly kind: 'other'; element: XmlElement };
+export type DeviceEntry =
+  | { readonly kind: 'disk'; disk: DiskDef }
+  | { readonly kind: 'other'; element: XmlElement };
 
 /**
  * One child of `<domain>` in document order: a typed part (its value lives in the named field
@@ -37,7 +39,16 @@ export type DomainEntry =
   | { readonly kind: 'other'; readonly element: XmlElement };
 
 /** Children of `<domain>` the model types. */
-export type TypedDomainChild = 'name' | 'uuid' | 'title' | 'description' | 'memory' | 'currentMemory' | 'vcpu' | 'os' | 'devices';
+export type TypedDomainChild =
+  | 'name'
+  | 'uuid'
+  | 'title'
+  | 'description'
+  | 'memory'
+  | 'currentMemory'
+  | 'vcpu'
+  | 'os'
+  | 'devices';
 
 /**
  * A `<domain>`: the parts a storage manager needs are typed, every other element is kept in

@@ -66,7 +66,10 @@ describe('COLO secondary: replication node over active and hidden images and a h
   });
 
   it('reports a reference that names no chain element', () => {
-    const broken = SECONDARY.replace("<reference dev='colo-vda' index='1'/>", "<reference dev='colo-vda' index='7'/>");
+    const broken = SECONDARY.replace(
+      "<reference dev='colo-vda' index='1'/>",
+      "<reference dev='colo-vda' index='7'/>",
+    );
     const problems = validateDomain(parseDomainXml(broken));
     expect(problems).toHaveLength(1);
     expect(problems[0]?.code).toBe('unresolved');
@@ -74,7 +77,10 @@ describe('COLO secondary: replication node over active and hidden images and a h
   });
 
   it('reports a reference into the disk itself', () => {
-    const broken = SECONDARY.replace("<reference dev='colo-vda' index='1'/>", "<reference dev='vda' index='3'/>");
+    const broken = SECONDARY.replace(
+      "<reference dev='colo-vda' index='1'/>",
+      "<reference dev='vda' index='3'/>",
+    );
     expect(validateDomain(parseDomainXml(broken)).map((p) => p.detail)).toContain(
       "<reference dev='vda'> points into its own disk",
     );
@@ -105,14 +111,24 @@ describe('refused replication and quorum documents', () => {
 
   it('a reference with other children', () => {
     const e = parseError(
-      SECONDARY.replace("<reference dev='colo-vda' index='1'/>", "<reference dev='colo-vda' index='1'/>\n<format type='raw'/>"),
+      SECONDARY.replace(
+        "<reference dev='colo-vda' index='1'/>",
+        "<reference dev='colo-vda' index='1'/>\n<format type='raw'/>",
+      ),
     );
     expect(e.message).toContain('must have no other children');
   });
 
   it('a primary replication child that is not NBD', () => {
-    const notNbd = PRIMARY.replace("protocol='nbd' name='colo-vda'", "protocol='gluster' name='vol/colo-vda'");
-    expect(validateDomain(parseDomainXml(notNbd)).map((p) => p.detail).join()).toContain('protocol nbd');
+    const notNbd = PRIMARY.replace(
+      "protocol='nbd' name='colo-vda'",
+      "protocol='gluster' name='vol/colo-vda'",
+    );
+    expect(
+      validateDomain(parseDomainXml(notNbd))
+        .map((p) => p.detail)
+        .join(),
+    ).toContain('protocol nbd');
   });
 
   it('everything Strata-specific when extensions are turned off', () => {

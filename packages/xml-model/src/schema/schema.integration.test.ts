@@ -36,14 +36,23 @@ async function expectValid(xml: string, kind: SchemaKind, extensions: boolean): 
   expect(result.valid).toBe(true);
 }
 
-const DOMAIN_INPUTS = ['disk-backing-chains-index', 'disk-mirror', 'disk-active-commit', 'disk-metadata-cache', 'disk-network-nfs', 'disk-slices', 'disk-source-fd'];
+const DOMAIN_INPUTS = [
+  'disk-backing-chains-index',
+  'disk-mirror',
+  'disk-active-commit',
+  'disk-metadata-cache',
+  'disk-network-nfs',
+  'disk-slices',
+  'disk-source-fd',
+];
 
 describe('Strata-formatted libvirt documents validate against libvirt 9.0 schemas', () => {
   for (const name of DOMAIN_INPUTS) {
     for (const mode of ['inactive', 'live'] as XmlMode[]) {
       it(`${name} formatted in the ${mode} form (with QEMU defaults)`, async () => {
         const domain = parseDomainXml(readVector(`qemuxml2argvdata/${name}.xml`), { mode });
-        for (const entry of domain.devices ?? []) if (entry.kind === 'disk') entry.disk = applyQemuDiskDefaults(entry.disk);
+        for (const entry of domain.devices ?? [])
+          if (entry.kind === 'disk') entry.disk = applyQemuDiskDefaults(entry.disk);
         await expectValid(formatDomainXml(domain, { mode }), 'domain', false);
       });
     }
@@ -59,14 +68,22 @@ describe('Strata-formatted libvirt documents validate against libvirt 9.0 schema
   ];
   for (const s of SNAPSHOTS) {
     it(`snapshot ${s.file}`, async () => {
-      const def = parseSnapshotXml(readVector(s.file), { redefine: s.redefine, internal: s.internal, creationTime: 1555419243 });
+      const def = parseSnapshotXml(readVector(s.file), {
+        redefine: s.redefine,
+        internal: s.internal,
+        creationTime: 1555419243,
+      });
       await expectValid(formatSnapshotXml(def, { internal: s.internal }), 'domainsnapshot', false);
     });
   }
 
   it('random domains in every form', async () => {
-    const samples = fc.sample(fc.tuple(domainArbitrary('live'), fc.constantFrom<XmlMode>('inactive', 'live')), { numRuns: 12, seed: 4242 });
-    for (const [domain, mode] of samples) await expectValid(formatDomainXml(domain, { mode }), 'domain', false);
+    const samples = fc.sample(
+      fc.tuple(domainArbitrary('live'), fc.constantFrom<XmlMode>('inactive', 'live')),
+      { numRuns: 12, seed: 4242 },
+    );
+    for (const [domain, mode] of samples)
+      await expectValid(formatDomainXml(domain, { mode }), 'domain', false);
   });
 
   it('random snapshots (including Strata snapshot-disk mirrors, with the extension schema)', async () => {
@@ -74,7 +91,9 @@ describe('Strata-formatted libvirt documents validate against libvirt 9.0 schema
       const xml = formatSnapshotXml(snapshot, { domainUuid: '9d37b878-a7cc-9f9a-b78f-49b3abad25a8' });
       await expectValid(xml, 'domainsnapshot', true);
       // libvirt's own grammar knows neither mirrors nor a <driver> on a network overlay.
-      const strataOnly = snapshot.disks.some((d) => d.mirror || (d.source.type === 'network' && d.source.format));
+      const strataOnly = snapshot.disks.some(
+        (d) => d.mirror || (d.source.type === 'network' && d.source.format),
+      );
       if (!strataOnly) await expectValid(xml, 'domainsnapshot', false);
     }
   });
@@ -85,7 +104,10 @@ describe("Strata's replication/quorum documents validate against the extension s
     it(`${example} as formatted validates with the extension and fails libvirt's own schema`, async () => {
       const xml = formatDomainXml(parseDomainXml(readExample(example)));
       await expectValid(xml, 'domain', true);
-      const plain = await validateWithSchema(xml, 'domain', { libvirtSchemas: libvirtSchemas(), extensions: false });
+      const plain = await validateWithSchema(xml, 'domain', {
+        libvirtSchemas: libvirtSchemas(),
+        extensions: false,
+      });
       expect(plain.valid).toBe(false);
     });
   }
@@ -94,16 +116,27 @@ describe("Strata's replication/quorum documents validate against the extension s
     const xml = readExample('migration-snapshot.xml');
     const formatted = formatSnapshotXml(parseSnapshotXml(xml, { creationTime: 1700000000 }));
     await expectValid(formatted, 'domainsnapshot', true);
-    expect((await validateWithSchema(formatted, 'domainsnapshot', { libvirtSchemas: libvirtSchemas(), extensions: false })).valid).toBe(false);
+    expect(
+      (
+        await validateWithSchema(formatted, 'domainsnapshot', {
+          libvirtSchemas: libvirtSchemas(),
+          extensions: false,
+        })
+      ).valid,
+    ).toBe(false);
   });
 });
 
 describe('schema-negative vectors fail', () => {
   it('disk-invalid.xml (startupPolicy on a snapshot source) fails domainsnapshot.rng', async () => {
-    const result = await validateWithSchema(readVector('qemudomainsnapshotxml2xmlin/disk-invalid.xml'), 'domainsnapshot', {
-      libvirtSchemas: libvirtSchemas(),
-      extensions: true,
-    });
+    const result = await validateWithSchema(
+      readVector('qemudomainsnapshotxml2xmlin/disk-invalid.xml'),
+      'domainsnapshot',
+      {
+        libvirtSchemas: libvirtSchemas(),
+        extensions: true,
+      },
+    );
     expect(result.valid).toBe(false);
     expect(result.messages.join('\n')).toContain('document:4');
   });

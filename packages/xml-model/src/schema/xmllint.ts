@@ -44,7 +44,12 @@ function run(program: string, args: string[]): Promise<{ code: number; stderr: s
   return new Promise((resolve, reject) => {
     execFile(program, args, { maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) => {
       if (error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
-        reject(new XmlModelError(`${program} not found; ${INSTALL_HINT}`, { code: 'validator-unavailable', cause: error }));
+        reject(
+          new XmlModelError(`${program} not found; ${INSTALL_HINT}`, {
+            code: 'validator-unavailable',
+            cause: error,
+          }),
+        );
         return;
       }
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
@@ -58,17 +63,26 @@ function run(program: string, args: string[]): Promise<{ code: number; stderr: s
  * grammar, which includes libvirt's and adds the replication/quorum elements). libvirt's schemas
  * and Strata's are copied side by side into a temporary directory so the includes resolve.
  */
-export async function validateWithSchema(xml: string, kind: SchemaKind, options: SchemaValidationOptions): Promise<SchemaResult> {
+export async function validateWithSchema(
+  xml: string,
+  kind: SchemaKind,
+  options: SchemaValidationOptions,
+): Promise<SchemaResult> {
   const work = await mkdtemp(join(tmpdir(), 'strata-rng-'));
   try {
     let names: string[];
     try {
       names = (await readdir(options.libvirtSchemas)).filter((n) => n.endsWith('.rng'));
     } catch (cause) {
-      throw new XmlModelError(`cannot read libvirt schemas in ${options.libvirtSchemas}`, { code: 'validator-unavailable', cause });
+      throw new XmlModelError(`cannot read libvirt schemas in ${options.libvirtSchemas}`, {
+        code: 'validator-unavailable',
+        cause,
+      });
     }
     if (!names.includes(`${kind}.rng`)) {
-      throw new XmlModelError(`${kind}.rng not found in ${options.libvirtSchemas}`, { code: 'validator-unavailable' });
+      throw new XmlModelError(`${kind}.rng not found in ${options.libvirtSchemas}`, {
+        code: 'validator-unavailable',
+      });
     }
     for (const name of names) await copyFile(join(options.libvirtSchemas, name), join(work, name));
     const ours = schemaFiles();
@@ -78,7 +92,13 @@ export async function validateWithSchema(xml: string, kind: SchemaKind, options:
     const documentPath = join(work, 'document.xml');
     await writeFile(documentPath, xml);
     const schema = join(work, options.extensions === false ? `${kind}.rng` : `strata-${kind}.rng`);
-    const { code, stderr } = await run(options.xmllint ?? 'xmllint', ['--noout', '--nonet', '--relaxng', schema, documentPath]);
+    const { code, stderr } = await run(options.xmllint ?? 'xmllint', [
+      '--noout',
+      '--nonet',
+      '--relaxng',
+      schema,
+      documentPath,
+    ]);
     const messages = stderr
       .split('\n')
       .map((line) => line.split(documentPath).join('document').split(`${work}/`).join(''))

@@ -1,5 +1,10 @@
 import { writeDomain } from '../domain/domain-format.js';
-import { type SourceFormatContext, writeFormat, writeMetadataCache, writeSource } from '../disk/source-format.js';
+import {
+  type SourceFormatContext,
+  writeFormat,
+  writeMetadataCache,
+  writeSource,
+} from '../disk/source-format.js';
 import type { LibvirtXmlWriter } from '../xml/writer.js';
 import type { SnapshotDef, SnapshotDiskDef } from './types.js';
 
@@ -60,12 +65,9 @@ function writeSnapshotDisk(w: LibvirtXmlWriter, disk: SnapshotDiskDef, internal:
       if (!described) return;
       // Private bookkeeping: only libvirt's own metadata files (the internal form) carry it.
       if (disk.deleteInProgress && internal) d.element('snapshotDeleteInProgress', []);
-      d.element(
-        'driver',
-        [['type', src.format]],
-        (dr) => writeMetadataCache(dr, src.metadataCacheMaxSize),
-        { omitWhenEmpty: true },
-      );
+      d.element('driver', [['type', src.format]], (dr) => writeMetadataCache(dr, src.metadataCacheMaxSize), {
+        omitWhenEmpty: true,
+      });
       writeSource(d, src, CTX);
       if (disk.mirror) {
         const mirror = disk.mirror;

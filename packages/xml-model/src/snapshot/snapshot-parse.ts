@@ -1,5 +1,11 @@
 import { parseDomainElement } from '../domain/domain-parse.js';
-import { parseImageFormat, parseMetadataCache, parseSourceElement, parseStorageType, type SourceParseContext } from '../disk/source-parse.js';
+import {
+  parseImageFormat,
+  parseMetadataCache,
+  parseSourceElement,
+  parseStorageType,
+  type SourceParseContext,
+} from '../disk/source-parse.js';
 import { emptySource, SNAPSHOT_MODES, type StorageType } from '../disk/types.js';
 import { enumAttr, errorAt } from '../xml/fail.js';
 import { attr, childElements, firstChild, textContent, type XmlElement } from '../xml/tree.js';
@@ -21,7 +27,12 @@ const OFFLINE_STATES: readonly SnapshotState[] = ['shutoff', 'disk-snapshot'];
 /** Parses a `<domainsnapshot>` element following libvirt's snapshot_conf.c rules. */
 export function parseSnapshotElement(root: XmlElement, flags: SnapshotParseFlags): SnapshotDef {
   if (root.name !== 'domainsnapshot') {
-    throw errorAt(root, `unexpected root element <${root.name}>, expecting <domainsnapshot>`, 'invalid-value', 'VIR_ERR_XML_ERROR');
+    throw errorAt(
+      root,
+      `unexpected root element <${root.name}>, expecting <domainsnapshot>`,
+      'invalid-value',
+      'VIR_ERR_XML_ERROR',
+    );
   }
   const ctx: SourceParseContext = { mode: 'inactive', extensions: flags.extensions };
   const def: SnapshotDef = { disks: [] };
@@ -33,19 +44,31 @@ export function parseSnapshotElement(root: XmlElement, flags: SnapshotParseFlags
   def.description = text('description');
   let offline = false;
   if (flags.redefine) {
-    if (def.name === undefined) throw errorAt(root, 'a redefined snapshot must have a name', 'missing', 'VIR_ERR_XML_ERROR');
+    if (def.name === undefined)
+      throw errorAt(root, 'a redefined snapshot must have a name', 'missing', 'VIR_ERR_XML_ERROR');
     const creation = text('creationTime');
     if (creation === undefined || !/^-?[0-9]+$/.test(creation.trim())) {
-      throw errorAt(firstChild(root, 'creationTime') ?? root, 'missing creationTime from existing snapshot', 'missing', 'VIR_ERR_XML_ERROR');
+      throw errorAt(
+        firstChild(root, 'creationTime') ?? root,
+        'missing creationTime from existing snapshot',
+        'missing',
+        'VIR_ERR_XML_ERROR',
+      );
     }
     def.creationTime = Number(creation.trim());
     const parentEl = firstChild(root, 'parent');
     const parentName = parentEl ? firstChild(parentEl, 'name') : undefined;
     if (parentName) def.parent = textContent(parentName);
     const state = text('state');
-    if (state === undefined) throw errorAt(root, 'missing state from existing snapshot', 'missing', 'VIR_ERR_XML_ERROR');
+    if (state === undefined)
+      throw errorAt(root, 'missing state from existing snapshot', 'missing', 'VIR_ERR_XML_ERROR');
     if (!(SNAPSHOT_STATES as readonly string[]).includes(state)) {
-      throw errorAt(firstChild(root, 'state'), `Invalid state '${state}' in domain snapshot XML`, 'invalid-value', 'VIR_ERR_XML_ERROR');
+      throw errorAt(
+        firstChild(root, 'state'),
+        `Invalid state '${state}' in domain snapshot XML`,
+        'invalid-value',
+        'VIR_ERR_XML_ERROR',
+      );
     }
     def.state = state as SnapshotState;
     offline = OFFLINE_STATES.includes(def.state);
@@ -53,7 +76,8 @@ export function parseSnapshotElement(root: XmlElement, flags: SnapshotParseFlags
     // A uuid-only <domain> (old libvirt) is accepted but carries no definition.
     if (domainEl && attr(domainEl, 'type') !== undefined) def.domain = parseDomainElement(domainEl, ctx);
     const inactiveEl = firstChild(root, 'inactiveDomain');
-    if (inactiveEl && attr(inactiveEl, 'type') !== undefined) def.inactiveDomain = parseDomainElement(inactiveEl, ctx);
+    if (inactiveEl && attr(inactiveEl, 'type') !== undefined)
+      def.inactiveDomain = parseDomainElement(inactiveEl, ctx);
     const cookie = firstChild(root, 'cookie');
     if (cookie) def.cookie = cookie;
   } else {
@@ -63,7 +87,8 @@ export function parseSnapshotElement(root: XmlElement, flags: SnapshotParseFlags
   parseMemory(root, def, offline, flags.redefine);
   const disksEl = firstChild(root, 'disks');
   if (disksEl) {
-    for (const diskEl of childElements(disksEl, 'disk')) def.disks.push(parseSnapshotDisk(diskEl, ctx, flags.redefine));
+    for (const diskEl of childElements(disksEl, 'disk'))
+      def.disks.push(parseSnapshotDisk(diskEl, ctx, flags.redefine));
   }
   if (flags.internal) {
     const active = text('active');
@@ -83,22 +108,42 @@ function parseMemory(root: XmlElement, def: SnapshotDef, offline: boolean, redef
   let mode = memoryEl ? attr(memoryEl, 'snapshot') : undefined;
   const file = memoryEl ? attr(memoryEl, 'file') : undefined;
   if (mode !== undefined && !['no', 'internal', 'external'].includes(mode)) {
-    throw errorAt(memoryEl, `unknown memory snapshot setting '${mode}'`, 'invalid-value', 'VIR_ERR_XML_ERROR');
+    throw errorAt(
+      memoryEl,
+      `unknown memory snapshot setting '${mode}'`,
+      'invalid-value',
+      'VIR_ERR_XML_ERROR',
+    );
   }
   if (file !== undefined) {
     if (mode === undefined) mode = 'external';
     else if (mode !== 'external') {
-      throw errorAt(memoryEl, `memory filename '${file}' requires external snapshot`, 'invalid-value', 'VIR_ERR_XML_ERROR');
+      throw errorAt(
+        memoryEl,
+        `memory filename '${file}' requires external snapshot`,
+        'invalid-value',
+        'VIR_ERR_XML_ERROR',
+      );
     }
     if (!file.startsWith('/')) {
-      throw errorAt(memoryEl, `memory snapshot file path '${file}' must be absolute`, 'invalid-value', 'VIR_ERR_XML_ERROR');
+      throw errorAt(
+        memoryEl,
+        `memory snapshot file path '${file}' must be absolute`,
+        'invalid-value',
+        'VIR_ERR_XML_ERROR',
+      );
     }
   } else if (mode === 'external') {
     throw errorAt(memoryEl, 'external memory snapshots require a filename', 'missing', 'VIR_ERR_XML_ERROR');
   }
   if (mode === undefined && redefine) mode = offline ? 'no' : 'internal';
   if (offline && mode !== undefined && mode !== 'no') {
-    throw errorAt(memoryEl, 'memory state cannot be saved with offline or disk-only snapshot', 'unsupported', 'VIR_ERR_XML_ERROR');
+    throw errorAt(
+      memoryEl,
+      'memory state cannot be saved with offline or disk-only snapshot',
+      'unsupported',
+      'VIR_ERR_XML_ERROR',
+    );
   }
   if (mode !== undefined) {
     def.memory = { snapshot: mode as 'no' | 'internal' | 'external' };
@@ -125,7 +170,12 @@ function parseSnapshotDisk(el: XmlElement, ctx: SourceParseContext, redefine: bo
     source.metadataCacheMaxSize = parseMetadataCache(driverEl);
   }
   if (source.path !== undefined && type !== 'network' && !source.path.startsWith('/')) {
-    throw errorAt(sourceEl, `disk snapshot image path '${source.path}' must be absolute`, 'invalid-value', 'VIR_ERR_XML_ERROR');
+    throw errorAt(
+      sourceEl,
+      `disk snapshot image path '${source.path}' must be absolute`,
+      'invalid-value',
+      'VIR_ERR_XML_ERROR',
+    );
   }
   const disk: SnapshotDiskDef = { name, source, deleteInProgress: false };
   if (snapshot) disk.snapshot = snapshot;
@@ -133,7 +183,8 @@ function parseSnapshotDisk(el: XmlElement, ctx: SourceParseContext, redefine: bo
   if (redefine && firstChild(el, 'snapshotDeleteInProgress')) disk.deleteInProgress = true;
   const mirrorEl = firstChild(el, 'mirror');
   if (mirrorEl) {
-    if (!ctx.extensions) throw errorAt(mirrorEl, 'a snapshot disk <mirror> is a Strata extension', 'unsupported');
+    if (!ctx.extensions)
+      throw errorAt(mirrorEl, 'a snapshot disk <mirror> is a Strata extension', 'unsupported');
     if (disk.snapshot !== 'external') {
       throw errorAt(mirrorEl, 'only an external snapshot disk can be mirrored', 'unsupported');
     }
@@ -153,7 +204,8 @@ function parseSnapshotMirror(el: XmlElement, ctx: SourceParseContext): SnapshotD
   parseSourceElement(sourceEl, source, 'mirror', ctx);
   const formatEl = firstChild(el, 'format');
   const format = formatEl ? attr(formatEl, 'type') : undefined;
-  if (format === undefined) throw errorAt(el, 'snapshot mirror requires <format type=> (formats are never probed)', 'missing');
+  if (format === undefined)
+    throw errorAt(el, 'snapshot mirror requires <format type=> (formats are never probed)', 'missing');
   source.format = parseImageFormat(formatEl!, format, 'snapshot mirror format');
   if (source.path === undefined) throw errorAt(sourceEl, 'snapshot mirror source needs a path', 'missing');
   if (type !== 'network' && !source.path.startsWith('/')) {

@@ -44,6 +44,9 @@ export function parseSnapshotXml(xml: string, options: SnapshotParseOptions = {}
 /** Formats a snapshot exactly as libvirt writes it. */
 export function formatSnapshotXml(def: SnapshotDef, options: SnapshotFormatOptions = {}): string {
   const w = new LibvirtXmlWriter();
-  writeSnapshot(w, def, { internal: options.internal ?? false, ...(options.domainUuid ? { domainUuid: options.domainUuid } : {}) });
+  writeSnapshot(w, def, {
+    internal: options.internal ?? false,
+    ...(options.domainUuid ? { domainUuid: options.domainUuid } : {}),
+  });
   return w.toString();
 }

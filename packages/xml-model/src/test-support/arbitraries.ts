@@ -10,24 +10,40 @@ import type { SnapshotDef, SnapshotDiskDef, SnapshotState } from '../snapshot/ty
 /** Text with XML's markup characters, to exercise escaping. */
 const tricky = fc.stringMatching(/^[a-zA-Z0-9_.<>&'" -]{1,16}$/);
 const absPath = fc.stringMatching(/^\/[a-zA-Z0-9_.<>&' -]{1,16}(\/[a-zA-Z0-9_.-]{1,8}){0,2}$/);
-const format = fc.constantFrom('raw', 'qcow2', 'qed', 'vmdk') as fc.Arbitrary<'raw' | 'qcow2' | 'qed' | 'vmdk'>;
+const format = fc.constantFrom('raw', 'qcow2', 'qed', 'vmdk') as fc.Arbitrary<
+  'raw' | 'qcow2' | 'qed' | 'vmdk'
+>;
 const index = fc.integer({ min: 1, max: 10_000 });
 
 function base(type: StorageSource['type']): StorageSource {
-  return { type, hosts: [], slices: [], extraAttributes: [], extraElements: [], backingStore: { kind: 'unknown' } };
+  return {
+    type,
+    hosts: [],
+    slices: [],
+    extraAttributes: [],
+    extraElements: [],
+    backingStore: { kind: 'unknown' },
+  };
 }
 
 /** A file, block or network (nbd, gluster) image without its chain. */
 function image(mode: XmlMode, withIndex: boolean): fc.Arbitrary<StorageSource> {
-  const idx = withIndex && mode !== 'inactive' ? fc.option(index, { nil: undefined }) : fc.constant(undefined);
+  const idx =
+    withIndex && mode !== 'inactive' ? fc.option(index, { nil: undefined }) : fc.constant(undefined);
   const file = fc
     .record({
       path: absPath,
       fdgroup: fc.option(fc.stringMatching(/^[a-z0-9]{1,8}$/), { nil: undefined }),
-      slice: fc.option(// libvirt's schema types a slice offset as a 32-bit unsignedInt.
-      fc.record({ offset: fc.integer({ min: 0, max: 2 ** 32 - 1 }), size: fc.integer({ min: 1, max: 2 ** 40 }) }), {
-        nil: undefined,
-      }),
+      slice: fc.option(
+        // libvirt's schema types a slice offset as a 32-bit unsignedInt.
+        fc.record({
+          offset: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+          size: fc.integer({ min: 1, max: 2 ** 40 }),
+        }),
+        {
+          nil: undefined,
+        },
+      ),
     })
     .map(({ path, fdgroup, slice }) => ({ ...base('file'), path, fdgroup, slices: slice ? [slice] : [] }));
   const block = absPath.map((path) => ({ ...base('block'), path }));
@@ -35,7 +51,10 @@ function image(mode: XmlMode, withIndex: boolean): fc.Arbitrary<StorageSource> {
     .record({
       name: fc.option(tricky, { nil: undefined }),
       host: fc.oneof(
-        fc.record({ name: fc.stringMatching(/^[a-z][a-z0-9.-]{0,15}$/), port: fc.integer({ min: 1, max: 65535 }).map(String) }),
+        fc.record({
+          name: fc.stringMatching(/^[a-z][a-z0-9.-]{0,15}$/),
+          port: fc.integer({ min: 1, max: 65535 }).map(String),
+        }),
         absPath.map((socket) => ({ transport: 'unix' as const, socket })),
       ),
     })
@@ -43,13 +62,21 @@ function image(mode: XmlMode, withIndex: boolean): fc.Arbitrary<StorageSource> {
   const gluster = fc
     .record({
       name: fc.stringMatching(/^[a-z]{1,8}\/[a-z0-9.]{1,8}$/),
-      hosts: fc.array(fc.record({ name: fc.stringMatching(/^[a-z][a-z0-9.-]{0,15}$/), port: fc.integer({ min: 1, max: 65535 }).map(String) }), {
-        minLength: 1,
-        maxLength: 3,
-      }),
+      hosts: fc.array(
+        fc.record({
+          name: fc.stringMatching(/^[a-z][a-z0-9.-]{0,15}$/),
+          port: fc.integer({ min: 1, max: 65535 }).map(String),
+        }),
+        {
+          minLength: 1,
+          maxLength: 3,
+        },
+      ),
     })
     .map(({ name, hosts }) => ({ ...base('network'), protocol: 'gluster' as const, path: name, hosts }));
-  return fc.tuple(fc.oneof(file, block, nbd, gluster), idx).map(([src, i]) => (i === undefined ? src : { ...src, index: i }));
+  return fc
+    .tuple(fc.oneof(file, block, nbd, gluster), idx)
+    .map(([src, i]) => (i === undefined ? src : { ...src, index: i }));
 }
 
 /** A backing chain of up to `depth` images, ending in unknown or a terminator. */
@@ -59,11 +86,18 @@ function chain(mode: XmlMode, depth: number): fc.Arbitrary<BackingStore> {
   return fc.oneof(
     end,
     fc
-      .tuple(image(mode, true), format, fc.option(fc.integer({ min: 0, max: 2 ** 30 }), { nil: undefined }), chain(mode, depth - 1))
-      .map(([img, fmt, cache, below]): BackingStore => ({
-        kind: 'image',
-        image: { ...img, format: fmt, metadataCacheMaxSize: cache, backingStore: below },
-      })),
+      .tuple(
+        image(mode, true),
+        format,
+        fc.option(fc.integer({ min: 0, max: 2 ** 30 }), { nil: undefined }),
+        chain(mode, depth - 1),
+      )
+      .map(
+        ([img, fmt, cache, below]): BackingStore => ({
+          kind: 'image',
+          image: { ...img, format: fmt, metadataCacheMaxSize: cache, backingStore: below },
+        }),
+      ),
   );
 }
 
@@ -73,7 +107,10 @@ function mirror(mode: XmlMode): fc.Arbitrary<MirrorDef | undefined> {
     fc
       .record({
         job: fc.constantFrom('copy', 'active-commit') as fc.Arbitrary<MirrorDef['job']>,
-        ready: fc.option(fc.constantFrom('yes', 'abort', 'pivot') as fc.Arbitrary<'yes' | 'abort' | 'pivot'>, { nil: undefined }),
+        ready: fc.option(
+          fc.constantFrom('yes', 'abort', 'pivot') as fc.Arbitrary<'yes' | 'abort' | 'pivot'>,
+          { nil: undefined },
+        ),
         source: image(mode, true),
         format,
         backing: chain(mode, 1),
@@ -96,7 +133,14 @@ const DRIVER_CHOICES: [string, readonly string[]][] = [
 ];
 
 const driverAttributes = fc
-  .tuple(...DRIVER_CHOICES.map(([name, values]) => fc.option(fc.constantFrom(...values).map((v) => [name, v] as const), { nil: undefined })))
+  .tuple(
+    ...DRIVER_CHOICES.map(([name, values]) =>
+      fc.option(
+        fc.constantFrom(...values).map((v) => [name, v] as const),
+        { nil: undefined },
+      ),
+    ),
+  )
   .map((entries) => entries.filter((e): e is readonly [string, string] => e !== undefined));
 
 /** A guest-visible `<disk>` in the canonical parsed shape for `mode`. */
@@ -112,10 +156,16 @@ export function diskArbitrary(mode: XmlMode, dev: string): fc.Arbitrary<DiskDef>
       bus: fc.constantFrom('virtio', 'sata', 'scsi'),
       readonly: fc.boolean(),
       shareable: fc.boolean(),
-      snapshot: fc.option(fc.constantFrom('no', 'internal', 'external', 'manual') as fc.Arbitrary<DiskDef['snapshot'] & string>, {
-        nil: undefined,
-      }),
-      alias: fc.option(mode === 'inactive' ? fc.constant('ua-disk') : fc.constantFrom('ua-disk', 'virtio-disk0'), { nil: undefined }),
+      snapshot: fc.option(
+        fc.constantFrom('no', 'internal', 'external', 'manual') as fc.Arbitrary<DiskDef['snapshot'] & string>,
+        {
+          nil: undefined,
+        },
+      ),
+      alias: fc.option(
+        mode === 'inactive' ? fc.constant('ua-disk') : fc.constantFrom('ua-disk', 'virtio-disk0'),
+        { nil: undefined },
+      ),
     })
     .map((r) => {
       const disk: DiskDef = {
@@ -176,7 +226,9 @@ const OFFLINE: SnapshotState[] = ['shutoff', 'disk-snapshot'];
 
 function snapshotDisk(name: string): fc.Arbitrary<SnapshotDiskDef> {
   const undescribed = fc
-    .option(fc.constantFrom('no', 'internal', 'manual') as fc.Arbitrary<'no' | 'internal' | 'manual'>, { nil: undefined })
+    .option(fc.constantFrom('no', 'internal', 'manual') as fc.Arbitrary<'no' | 'internal' | 'manual'>, {
+      nil: undefined,
+    })
     .map((snapshot): SnapshotDiskDef => {
       const d: SnapshotDiskDef = { name, source: base('file'), deleteInProgress: false };
       if (snapshot) d.snapshot = snapshot;
@@ -213,8 +265,14 @@ export function snapshotArbitrary(): fc.Arbitrary<SnapshotDef> {
       stateIndex: fc.nat(),
       parent: fc.option(tricky, { nil: undefined }),
       creationTime: fc.integer({ min: 1, max: 2 ** 40 }),
-      memory: fc.oneof(fc.constant({ snapshot: 'no' as const }), fc.constant({ snapshot: 'internal' as const }), absPath.map((file) => ({ snapshot: 'external' as const, file }))),
-      disks: fc.array(snapshotDisk('vda'), { maxLength: 3 }).map((disks) => disks.map((d, i) => ({ ...d, name: `vd${'abc'[i]}` }))),
+      memory: fc.oneof(
+        fc.constant({ snapshot: 'no' as const }),
+        fc.constant({ snapshot: 'internal' as const }),
+        absPath.map((file) => ({ snapshot: 'external' as const, file })),
+      ),
+      disks: fc
+        .array(snapshotDisk('vda'), { maxLength: 3 })
+        .map((disks) => disks.map((d, i) => ({ ...d, name: `vd${'abc'[i]}` }))),
       active: fc.boolean(),
     })
     .map((r) => {

@@ -29,7 +29,8 @@ export function validateDomain(domain: DomainDef): XmlModelError[] {
     const seen = new Set<number>();
     for (const image of chainElements(disk.source)) {
       if (image.index === undefined) continue;
-      if (seen.has(image.index)) problems.push(problem(path, `index ${image.index} is used twice in disk '${handle ?? '?'}'`));
+      if (seen.has(image.index))
+        problems.push(problem(path, `index ${image.index} is used twice in disk '${handle ?? '?'}'`));
       seen.add(image.index);
     }
     problems.push(...checkReferences(domain, disk, path));
@@ -49,9 +50,21 @@ function checkReferences(domain: DomainDef, disk: DiskDef, path: string): XmlMod
     }
     const target = lookupChainElement(domain, `${ref.dev}[${ref.index}]`);
     if (!target) {
-      out.push(problem(path, `<reference dev='${ref.dev}' index='${ref.index}'> does not name any chain element`, 'unresolved'));
+      out.push(
+        problem(
+          path,
+          `<reference dev='${ref.dev}' index='${ref.index}'> does not name any chain element`,
+          'unresolved',
+        ),
+      );
     } else if (target.image.reference) {
-      out.push(problem(path, `<reference dev='${ref.dev}' index='${ref.index}'> names another reference`, 'unresolved'));
+      out.push(
+        problem(
+          path,
+          `<reference dev='${ref.dev}' index='${ref.index}'> names another reference`,
+          'unresolved',
+        ),
+      );
     }
   }
   return out;
@@ -65,7 +78,12 @@ function checkReplicationShape(top: StorageSource, path: string): XmlModelError[
     if (!child) continue;
     if (node.replication.mode === 'primary') {
       if (child.type !== 'network' || child.protocol !== 'nbd') {
-        out.push(problem(path, 'a primary replication node forwards writes to an NBD export: its child must be a network source with protocol nbd'));
+        out.push(
+          problem(
+            path,
+            'a primary replication node forwards writes to an NBD export: its child must be a network source with protocol nbd',
+          ),
+        );
       }
       continue;
     }
@@ -73,10 +91,20 @@ function checkReplicationShape(top: StorageSource, path: string): XmlModelError[
     const hiddenStore = child.backingStore.kind === 'image' ? child.backingStore.image : undefined;
     const below = hiddenStore?.backingStore.kind === 'image' ? hiddenStore.backingStore.image : undefined;
     if (child.format !== 'qcow2' || hiddenStore?.format !== 'qcow2') {
-      out.push(problem(path, 'a secondary replication node needs a qcow2 active image backed by a qcow2 hidden image'));
+      out.push(
+        problem(
+          path,
+          'a secondary replication node needs a qcow2 active image backed by a qcow2 hidden image',
+        ),
+      );
     }
     if (!below?.reference) {
-      out.push(problem(path, "the hidden image of a secondary replication node must be backed by <backingStore type='replication'> with a <reference>"));
+      out.push(
+        problem(
+          path,
+          "the hidden image of a secondary replication node must be backed by <backingStore type='replication'> with a <reference>",
+        ),
+      );
     }
   }
   return out;
@@ -94,14 +122,17 @@ export function validateSnapshot(def: SnapshotDef): XmlModelError[] {
     if (names.has(disk.name)) problems.push(problem(path, `disk '${disk.name}' specified twice`));
     names.add(disk.name);
     if (disk.mirror) {
-      if (disk.source.path === undefined) problems.push(problem(path, 'a mirrored snapshot disk must name its new overlay', 'missing'));
+      if (disk.source.path === undefined)
+        problems.push(problem(path, 'a mirrored snapshot disk must name its new overlay', 'missing'));
       else if (disk.mirror.path === disk.source.path && disk.mirror.type === disk.source.type) {
         problems.push(problem(path, 'the mirror destination is the overlay itself'));
       }
     }
   });
   if (def.memory?.snapshot === 'external' && def.memory.file === undefined) {
-    problems.push(problem('/domainsnapshot/memory', 'external memory snapshots require a filename', 'missing'));
+    problems.push(
+      problem('/domainsnapshot/memory', 'external memory snapshots require a filename', 'missing'),
+    );
   }
   return problems;
 }

@@ -119,17 +119,27 @@ export function readXml(source: string, limits: Partial<XmlLimits> = {}): XmlEle
     if (!parent) return; // whitespace around the root element
     if (value.length > bounds.maxValueLength) {
       fail(
-        new XmlModelError(`text longer than ${bounds.maxValueLength} characters`, { code: 'limit', ...here() }),
+        new XmlModelError(`text longer than ${bounds.maxValueLength} characters`, {
+          code: 'limit',
+          ...here(),
+        }),
       );
     }
     const last = parent.children[parent.children.length - 1];
-    if (last && last.kind === 'text') parent.children[parent.children.length - 1] = { kind: 'text', text: last.text + value };
+    if (last && last.kind === 'text')
+      parent.children[parent.children.length - 1] = { kind: 'text', text: last.text + value };
     else parent.children.push({ kind: 'text', text: value });
   };
   parser.on('text', addText);
   parser.on('cdata', addText);
   parser.on('error', (err: Error) => {
-    fail(new XmlModelError(`malformed XML: ${err.message}`, { code: 'malformed', line: parser.line, cause: err }));
+    fail(
+      new XmlModelError(`malformed XML: ${err.message}`, {
+        code: 'malformed',
+        line: parser.line,
+        cause: err,
+      }),
+    );
   });
 
   try {

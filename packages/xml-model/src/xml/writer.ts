@@ -54,9 +54,15 @@ export class LibvirtXmlWriter {
   }
 
   /** Writes `<name attrs>text</name>`; nothing when text is undefined. */
-  textElement(name: string, value: string | number | undefined, attributes: readonly AttributeSpec[] = []): void {
+  textElement(
+    name: string,
+    value: string | number | undefined,
+    attributes: readonly AttributeSpec[] = [],
+  ): void {
     if (value === undefined) return;
-    this.push(`${this.pad()}<${name}${formatAttributes(attributes)}>${escapeLibvirt(String(value))}</${name}>`);
+    this.push(
+      `${this.pad()}<${name}${formatAttributes(attributes)}>${escapeLibvirt(String(value))}</${name}>`,
+    );
   }
 
   /**
