@@ -38,6 +38,11 @@ const damage = fc.oneof(
     value: fc.integer({ min: 0, max: 3 }),
   }),
   fc.record({ kind: fc.constant('misalign' as const), pick: fc.nat(), by: fc.constantFrom(512n, 4096n) }),
+  // The refcount table itself: a block dropped, misplaced or pointing outside the file.
+  fc.record({
+    kind: fc.constant('reftable' as const),
+    value: fc.constantFrom(0n, 0x30200n, 1n << 40n, 0x10000n),
+  }),
 );
 
 let serial = 0;
@@ -62,6 +67,10 @@ describe('checkImage and qemu-img check on randomly damaged images', () => {
                 await writeU64(file, victim.entryOffset, victim.entry ^ (1n << 63n));
               } else if (d.kind === 'any-refcount') {
                 await stored.set(d.cluster, BigInt(d.value));
+              } else if (d.kind === 'reftable') {
+                const header = new Uint8Array(8);
+                await file.read(header, 48);
+                await writeU64(file, Number(new DataView(header.buffer).getBigUint64(0)), d.value);
               } else if (d.kind === 'misalign') {
                 const victim = clusters[d.pick % clusters.length]!;
                 await writeU64(file, victim.entryOffset, victim.entry + d.by);
@@ -93,12 +102,18 @@ describe('checkImage and qemu-img check on randomly damaged images', () => {
           };
           await same(await checkImage(path), await qemuImgCheckRaw(theirs));
           const qemuRepair = await qemuImgCheckRaw(theirs, mode);
-          await same(await checkImage(path, { repair: mode }), qemuRepair);
+          const ours = await checkImage(path, { repair: mode });
+          if (qemuRepair.json !== null && qemuRepair.code !== 1) await same(ours, qemuRepair);
+          else {
+            // Where QEMU's repair gives up, ours may still succeed; whatever it claims must hold.
+            const claimsClean = ours.failure === undefined && checkExitCode(ours) === 0;
+            if (claimsClean) expect((await qemuImgCheckRaw(path)).code).toBe(0);
+          }
           // Whenever QEMU's repair leaves a clean image, so does ours, as qemu-img sees it.
           if (qemuRepair.code === 0) expect((await qemuImgCheckRaw(path)).code).toBe(0);
         },
       ),
-      { numRuns: 12, seed: 20261123 },
+      { numRuns: 60, seed: 11 },
     );
   });
 });

@@ -45,12 +45,21 @@ export class StoredRefcounts {
     return new StoredRefcounts(file, clusterBits, refcountOrder, table);
   }
 
-  /** Host offset of the refcount block for table index `i`, or 0 when there is none or it is unusable. */
+  /**
+   * Host offset of the refcount block for table index `index`: 0 when there is none, -1 when
+   * the entry cannot be used (its offset is not cluster aligned). Reserved low bits are
+   * masked off first, as QEMU does when it reads refcounts.
+   */
   blockOffset(index: number): number {
     const entry = this.table[index];
-    if (entry === undefined || (entry & REFT_RESERVED_MASK) !== 0n) return 0;
+    if (entry === undefined) return 0;
     const offset = Number(entry & REFT_OFFSET_MASK);
-    return offset % (1 << this.clusterBits) === 0 ? offset : 0;
+    return offset % (1 << this.clusterBits) === 0 ? offset : -1;
+  }
+
+  /** Whether the refcount of `cluster` can be read (its refcount block entry is usable). */
+  readable(cluster: number): boolean {
+    return this.blockOffset(this.tableIndex(cluster)) >= 0;
   }
 
   /** Index into the refcount table covering `cluster`. */
@@ -99,7 +108,7 @@ export class StoredRefcounts {
 
   private async block(index: number): Promise<Uint8Array | null> {
     const offset = this.blockOffset(index);
-    if (offset === 0) return null;
+    if (offset <= 0) return null;
     let block = this.blocks.get(index);
     if (!block) {
       block = new Uint8Array(1 << this.clusterBits);

@@ -15,7 +15,7 @@ async function buildImage(clusterSize: number): Promise<Uint8Array> {
   const image = await Qcow2Image.open(file);
   await image.write(new Uint8Array(3 * clusterSize).fill(1), 0);
   await image.write(new Uint8Array(clusterSize).fill(2), 4 * 2 ** 20);
-  await createSnapshot(image, { name: 'snap' });
+  await createSnapshot(image, 'snap');
   await image.write(new Uint8Array(clusterSize).fill(3), clusterSize);
   image.bitmaps?.add('b', { persistent: true }).set(0, 2 ** 20);
   await image.close();

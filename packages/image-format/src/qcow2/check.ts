@@ -4,6 +4,7 @@ import { parseBitmapDirectory } from './bitmaps-directory.js';
 import { countBitmapReferences } from './check-bitmaps.js';
 import { StoredRefcounts } from './check-refcounts.js';
 import type { CheckRepairMode, CheckResult } from './check-result.js';
+import { rebuildRefcountStructure } from './check-rebuild.js';
 import { readSnapshotTableForCheck } from './check-snapshots.js';
 import {
   INCOMPAT_CORRUPT,
@@ -17,6 +18,7 @@ import {
   OFLAG_COMPRESSED,
   OFLAG_COPIED,
   OFLAG_ZERO,
+  REFT_OFFSET_MASK,
   V2_HEADER_LENGTH,
 } from './constants.js';
 import { parseHeader, peekClusterBits, type Qcow2Header } from './header.js';
@@ -109,7 +111,7 @@ class CheckRun {
   private refs = new Uint32Array(0);
   private stored!: StoredRefcounts;
   private visited = 0;
-  private refcountTableBroken = false;
+  private nbClusters = 0;
   private readonly result: CheckResult;
   private readonly fixLeaks: boolean;
   private readonly fixErrors: boolean;
@@ -138,13 +140,44 @@ class CheckRun {
   }
 
   async run(): Promise<CheckResult> {
+    await this.load();
+    let rebuild = await this.countReferences();
+    const before = this.snapshotCounters();
+    let outcome = await this.compare({ leaks: false, errors: false });
+    rebuild ||= outcome.rebuild;
+    if (rebuild && this.fixErrors) {
+      outcome = await this.rebuildAndRecount();
+    } else if (this.fixLeaks) {
+      if (rebuild) {
+        // QEMU gives up here (only -r all rebuilds the refcount structure); so does this check.
+        this.message('ERROR need to rebuild refcount structures');
+        this.result.checkErrors++;
+        this.result.failure = 'Input/output error';
+        return this.result;
+      }
+      if (this.result.leaks > 0 || this.result.corruptions > 0) {
+        this.restoreCounters(before);
+        outcome = await this.compare({ leaks: this.fixLeaks, errors: this.fixErrors });
+      }
+    }
+    await this.checkCopiedFlags();
+    this.result.imageEndOffset = (outcome.highestCluster + 1) * this.clusterSize;
+    if (this.fixLeaks && this.result.checkErrors === 0 && this.result.corruptions === 0) {
+      await this.markClean();
+    }
+    return this.result;
+  }
+
+  /** Reads the header and refcount table and sizes the reference counters for the file. */
+  private async load(): Promise<void> {
     const h = await readHeaderForCheck(this.file);
     this.header = h;
     this.clusterBits = h.clusterBits;
     this.clusterSize = 1 << h.clusterBits;
     this.fileSize = await this.file.size();
-    const nbClusters = Math.ceil(this.fileSize / this.clusterSize);
-    this.refs = new Uint32Array(nbClusters + 1);
+    this.nbClusters = Math.ceil(this.fileSize / this.clusterSize);
+    this.refs = new Uint32Array(this.nbClusters + 1);
+    this.visited = 0;
     this.result.totalClusters = Math.ceil(h.size / this.clusterSize);
     this.stored = await StoredRefcounts.load(
       this.file,
@@ -153,34 +186,46 @@ class CheckRun {
       h.refcountTableOffset,
       (h.refcountTableClusters * this.clusterSize) / 8,
     );
+  }
 
-    let rebuild = await this.countReferences(nbClusters);
-    const before = this.snapshotCounters();
-    let outcome = await this.compare(nbClusters, false);
-    rebuild ||= outcome.rebuild;
-    if (this.fixLeaks && (this.result.leaks > 0 || this.result.corruptions > 0)) {
-      if (rebuild && !this.canRepairInPlace(nbClusters)) {
-        // QEMU gives up here (without -r all it will not rebuild); so does this check.
-        this.message('ERROR need to rebuild refcount structures');
-        this.result.checkErrors++;
-        this.result.failure = 'Input/output error';
-        return this.result;
-      } else {
-        this.restoreCounters(before);
-        outcome = await this.compare(nbClusters, true);
-      }
-    }
-    await this.checkCopiedFlags();
-    this.result.imageEndOffset = (outcome.highestCluster + 1) * this.clusterSize;
-    if (this.fixLeaks && this.result.checkErrors === 0 && this.result.corruptions === 0)
-      await this.markClean();
-    return this.result;
+  /**
+   * Writes a new refcount structure from the counted references, then counts again over
+   * it, as QEMU does for `-r all`: the old table and blocks show up as leaks of the new
+   * structure and are freed, and the counters say what the rebuild fixed.
+   */
+  private async rebuildAndRecount(): Promise<{ highestCluster: number; rebuild: boolean }> {
+    this.message('Rebuilding refcount structure');
+    const old = this.snapshotCounters();
+    await rebuildRefcountStructure(this.file, this.clusterBits, this.header.refcountOrder, this.refs);
+    this.result.corruptions = 0;
+    this.result.leaks = 0;
+    await this.load();
+    await this.countReferences();
+    const recounted = { ...this.result, messages: undefined };
+    this.result.corruptions = 0;
+    this.result.leaks = 0;
+    this.result.checkErrors = 0;
+    const outcome = await this.compare({ leaks: true, errors: false });
+    if (outcome.rebuild) this.message('ERROR rebuilt refcount structure is still broken');
+    const freshLeaks = this.result.leaks;
+    // The fresh comparison's own counters are dropped, as QEMU drops them; what the rebuild
+    // fixed is what it no longer finds.
+    this.result.corruptions = recounted.corruptions;
+    this.result.leaks = recounted.leaks;
+    this.result.checkErrors = recounted.checkErrors;
+    this.result.leaksFixed = recounted.leaksFixed;
+    this.result.corruptionsFixed = recounted.corruptionsFixed;
+    if (this.result.corruptions < old.corruptions)
+      this.result.corruptionsFixed += old.corruptions - this.result.corruptions;
+    if (this.result.leaks < old.leaks) this.result.leaksFixed += old.leaks - this.result.leaks;
+    this.result.leaks += freshLeaks;
+    return outcome;
   }
 
   // --- counting references ----------------------------------------------------------------
 
   /** Fills `refs` with the expected refcount of every cluster; returns whether the refcount structure itself is broken. */
-  private async countReferences(nbClusters: number): Promise<boolean> {
+  private async countReferences(): Promise<boolean> {
     const h = this.header;
     this.reference(0, this.clusterSize);
     await this.walkL1(h.l1TableOffset, h.l1Size, true);
@@ -218,7 +263,7 @@ class CheckRun {
         corruption: (message) => this.corruption(message),
       });
     }
-    return this.countRefcountBlocks(nbClusters);
+    return this.countRefcountBlocks();
   }
 
   private async walkL1(offset: number, entries: number, active: boolean): Promise<void> {
@@ -298,7 +343,7 @@ class CheckRun {
   }
 
   /** Counts each refcount block once; returns whether the refcount table needs a rebuild. */
-  private async countRefcountBlocks(nbClusters: number): Promise<boolean> {
+  private async countRefcountBlocks(): Promise<boolean> {
     let rebuild = false;
     const table = this.stored.table;
     for (let i = 0; i < table.length; i++) {
@@ -315,7 +360,7 @@ class CheckRun {
         continue;
       }
       const cluster = offset / this.clusterSize;
-      if (cluster >= nbClusters) {
+      if (cluster >= this.nbClusters) {
         this.corruption(`ERROR refcount block ${i} is outside image`);
         rebuild = true;
         continue;
@@ -327,7 +372,6 @@ class CheckRun {
         rebuild = true;
       }
     }
-    this.refcountTableBroken = rebuild;
     return rebuild;
   }
 
@@ -362,31 +406,46 @@ class CheckRun {
 
   // --- comparing and repairing ------------------------------------------------------------
 
-  private async compare(
-    nbClusters: number,
-    repair: boolean,
-  ): Promise<{ highestCluster: number; rebuild: boolean }> {
+  /**
+   * Compares stored refcounts with the counted references. With `repair`, leaked clusters
+   * (`leaks`) and refcounts that are too low (`errors`) are corrected in their refcount
+   * block; a stored refcount of zero for a referenced cluster needs a rebuild instead.
+   */
+  private async compare(repair: {
+    leaks: boolean;
+    errors: boolean;
+  }): Promise<{ highestCluster: number; rebuild: boolean }> {
     let highestCluster = 0;
     let rebuild = false;
     // References may reach into the (partial) cluster after the end of the file.
-    const end = this.refs[nbClusters] !== 0 ? nbClusters + 1 : nbClusters;
+    const end = this.refs[this.nbClusters] !== 0 ? this.nbClusters + 1 : this.nbClusters;
     const perBlock = this.stored.clustersPerBlock;
+    let signalled = false;
     for (let i = 0; i < end; i++) {
+      if (!this.stored.readable(i)) {
+        // QEMU cannot read refcounts through a misaligned block pointer: it marks the image
+        // corrupt once and counts every cluster of the block as a check error.
+        if (!signalled) {
+          const index = this.stored.tableIndex(i);
+          const offset = this.stored.table[index]! & REFT_OFFSET_MASK;
+          this.message(
+            `qcow2: Image is corrupt: Refblock offset 0x${offset.toString(16)} unaligned (reftable index: ${hashHex(index)}); further non-fatal corruption events will be suppressed`,
+          );
+          signalled = true;
+        }
+        this.message(`Can't get refcount for cluster ${i}: Input/output error`);
+        this.result.checkErrors++;
+        continue;
+      }
       if (i % perBlock === 0) await this.stored.prepare(i);
       const stored = this.stored.getLoaded(i);
       const expected = BigInt(this.refs[i]!);
       if (stored > 0n || expected > 0n) highestCluster = i;
       if (stored === expected) continue;
       let fixed: 'leaksFixed' | 'corruptionsFixed' | null = null;
-      if (stored === 0n) {
-        rebuild = true;
-        // Without rebuilding the whole structure, a missing refcount can still be set
-        // when a refcount block covers the cluster.
-        if (repair && this.fixErrors && this.stored.blockOffset(this.stored.tableIndex(i)) !== 0) {
-          fixed = 'corruptionsFixed';
-        }
-      } else if (stored > expected && repair && this.fixLeaks) fixed = 'leaksFixed';
-      else if (stored < expected && repair && this.fixErrors) fixed = 'corruptionsFixed';
+      if (stored === 0n) rebuild = true;
+      else if (stored > expected && repair.leaks) fixed = 'leaksFixed';
+      else if (stored < expected && repair.errors) fixed = 'corruptionsFixed';
       const verb = fixed ? 'Repairing' : stored < expected ? 'ERROR' : 'Leaked';
       this.message(`${verb} cluster ${i} refcount=${stored} reference=${expected}`);
       if (fixed && (await this.stored.set(i, expected))) {
@@ -397,19 +456,6 @@ class CheckRun {
       else this.result.leaks++;
     }
     return { highestCluster, rebuild };
-  }
-
-  /**
-   * Whether refcounts can be repaired in place: the refcount table and blocks are sound and
-   * every referenced cluster lies under an existing block. Otherwise QEMU rebuilds the whole
-   * refcount structure, which this implementation does not do.
-   */
-  private canRepairInPlace(nbClusters: number): boolean {
-    if (!this.fixErrors || this.refcountTableBroken) return false;
-    for (let i = 0; i <= nbClusters; i++) {
-      if (this.refs[i] !== 0 && this.stored.blockOffset(this.stored.tableIndex(i)) === 0) return false;
-    }
-    return true;
   }
 
   /** COPIED must be set exactly on entries (of the active tables) whose cluster has refcount 1. */
@@ -426,7 +472,10 @@ class CheckRun {
       const l1Entry = l1[i]!;
       const l2Offset = Number(l1Entry & L1E_OFFSET_MASK);
       if (l2Offset === 0) continue;
-      const refcount = await this.stored.get(Math.floor(l2Offset / this.clusterSize));
+      const l2Cluster = Math.floor(l2Offset / this.clusterSize);
+      // An unreadable refcount was reported already; QEMU skips such entries silently.
+      if (!this.stored.readable(l2Cluster)) continue;
+      const refcount = await this.stored.get(l2Cluster);
       if ((refcount === 1n) !== ((l1Entry & OFLAG_COPIED) !== 0n)) {
         this.message(
           `${repair ? 'Repairing' : 'ERROR'} OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${l1Entry.toString(16)} refcount=${refcount}`,
@@ -447,7 +496,9 @@ class CheckRun {
         if ((entry & OFLAG_COMPRESSED) !== 0n) continue;
         const dataOffset = Number(entry & L2E_OFFSET_MASK);
         if (dataOffset === 0) continue;
-        const dataRefcount = await this.stored.get(Math.floor(dataOffset / this.clusterSize));
+        const dataCluster = Math.floor(dataOffset / this.clusterSize);
+        if (!this.stored.readable(dataCluster)) continue;
+        const dataRefcount = await this.stored.get(dataCluster);
         if ((dataRefcount === 1n) === ((entry & OFLAG_COPIED) !== 0n)) continue;
         this.message(
           `${repair ? 'Repairing' : 'ERROR'} OFLAG_COPIED data cluster: l2_entry=${entry.toString(16)} refcount=${dataRefcount}`,

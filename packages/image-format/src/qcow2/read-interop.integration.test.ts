@@ -63,6 +63,8 @@ describe('images written by qemu-img and qemu-io read back byte-identical', () =
     const image = await openImage(path, { format: 'qcow2', readOnly: true });
     try {
       await expectSameAsQemu(path, image);
+      // Allocation status from metadata alone matches qemu-img map (data, plain and preallocated zeros).
+      expect(await chainBlockStatus(image)).toEqual(await qemuMap(path));
     } finally {
       await image.close();
     }

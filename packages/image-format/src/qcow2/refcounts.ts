@@ -285,6 +285,9 @@ export class Refcounts {
     }
     const perBlock = 2 ** this.blockBits;
     for (;;) {
+      // Creating another block (or growing the table) may have created this one meanwhile.
+      const existing = this.table[b] as number;
+      if (existing !== 0) return this.cache.get(existing);
       const c = await this.findFree(1, Math.max(hint ?? 0, this.freeClusterIndex));
       const cb = Math.floor(c / perBlock);
       if (cb === b) {
