@@ -143,7 +143,7 @@ async function runScenario(
   const open = async (): Promise<Qcow2Image> =>
     openMemoryQcow2(topFile, config.withBacking ? await openMemoryQcow2(baseFile) : null);
   let image = await open();
-  let model = new Uint8Array(size);
+  let model: Uint8Array = new Uint8Array(size);
   if (config.withBacking) model.set(baseModel.subarray(0, size));
   const snapshots: Array<{ name: string; model: Uint8Array } | null> = [null, null, null];
   const cs = config.clusterSize;
