@@ -10,10 +10,10 @@ describe('README example', () => {
     const code = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
     expect(code).toBeDefined();
     const importLine = /^import \{([^}]*)\} from '@strata\/xml-model';\n/m.exec(code!);
-    expect(importLine).not.toBeNull();
+    if (!importLine) throw new Error('the README example must import from @strata/xml-model');
     const names = importLine[1]!.split(',').map((n) => n.trim());
     for (const name of names) expect(api).toHaveProperty(name);
-    const body = `const { ${names.join(', ')} } = api;\n${code!.replace(importLine![0], '')}`;
+    const body = `const { ${names.join(', ')} } = api;\n${code!.replace(importLine[0], '')}`;
     const printed: string[] = [];
     const fakeConsole = { log: (value: unknown) => printed.push(String(value)) };
     new Function('api', 'console', body)(api, fakeConsole);

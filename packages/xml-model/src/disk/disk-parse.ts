@@ -93,8 +93,8 @@ export function parseDiskElement(el: XmlElement, parentCtx: SourceParseContext):
   if (targetEl) {
     const dev = attr(targetEl, 'dev');
     if (!dev) throw errorAt(targetEl, 'missing target dev', 'missing', 'VIR_ERR_NO_TARGET');
-    const bus = attr(targetEl, 'bus');
-    if (bus !== undefined && !DISK_BUSES.includes(bus)) {
+    const bus = attr(targetEl, 'bus') ?? defaultBus(dev, device);
+    if (!DISK_BUSES.includes(bus)) {
       throw errorAt(
         targetEl,
         `unknown disk bus type '${bus}'`,
@@ -103,7 +103,7 @@ export function parseDiskElement(el: XmlElement, parentCtx: SourceParseContext):
       );
     }
     const extra: XmlAttribute[] = targetEl.attributes.filter(([name]) => name !== 'dev' && name !== 'bus');
-    disk.target = { dev, ...(bus ? { bus } : {}), extraAttributes: extra };
+    disk.target = { dev, bus, extraAttributes: extra };
   } else if (hidden) {
     // A disk the guest does not see has no target by design.
   } else {
@@ -154,4 +154,15 @@ function parseDriver(el: XmlElement, disk: DiskDef): DiskDriver {
   }
   disk.source.metadataCacheMaxSize = parseMetadataCache(el);
   return { attributes };
+}
+
+/** libvirt derives a missing bus from the target name's prefix (and always writes it). */
+function defaultBus(dev: string, device: string): string {
+  if (dev.startsWith('hd')) return 'ide';
+  if (dev.startsWith('sd')) return 'scsi';
+  if (dev.startsWith('vd')) return 'virtio';
+  if (dev.startsWith('xvd')) return 'xen';
+  if (dev.startsWith('ubd')) return 'uml';
+  if (device === 'floppy') return 'fdc';
+  return 'ide';
 }

@@ -32,18 +32,22 @@ export const DISK_CHILD_ORDER = [
   'diskSecretsPlacement',
 ] as const;
 
-/** Order of `<source>` children after the typed `<host>` elements. */
+/**
+ * Order of `<source>` children: the type's own children first (network hosts and options, the
+ * NVMe PCI address), then slices, seclabels, auth, encryption, reservations, private data.
+ */
 export const SOURCE_CHILD_ORDER = [
   'host',
+  'identity',
+  'reconnect',
   'snapshot',
   'config',
+  'initiator',
+  'ssl',
   'cookies',
   'readahead',
   'timeout',
-  'ssl',
-  'identity',
   'knownHosts',
-  'reconnect',
   'address',
   'slices',
   'seclabel',
@@ -53,6 +57,24 @@ export const SOURCE_CHILD_ORDER = [
   'dataStore',
   'privateData',
 ] as const;
+
+/** For SSH sources libvirt writes `<identity>` (key and agent) after `<knownHosts>`. */
+export const SSH_SOURCE_CHILD_ORDER = SOURCE_CHILD_ORDER.filter((n) => n !== 'identity').flatMap((n) =>
+  n === 'knownHosts' ? [n, 'identity'] : [n],
+);
+
+/** Order of `<source>` attributes per storage type (`startupPolicy` and `index` follow). */
+export const SOURCE_ATTRIBUTE_ORDER: Record<string, readonly string[]> = {
+  file: ['file', 'fdgroup'],
+  block: ['dev'],
+  dir: ['dir'],
+  network: ['protocol', 'name', 'query', 'tls', 'tlsHostname', 'tlsFromConfig'],
+  volume: ['pool', 'volume', 'mode', 'actualType'],
+  nvme: ['type', 'managed', 'namespace'],
+  vhostuser: ['type', 'path'],
+  quorum: ['threshold', 'readPattern'],
+  replication: ['mode'],
+};
 
 /** Order of `<driver>` attributes (`type` is written from the image format). */
 export const DRIVER_ATTRIBUTE_ORDER = [
@@ -68,6 +90,7 @@ export const DRIVER_ATTRIBUTE_ORDER = [
   'discard',
   'iothread',
   'detect_zeroes',
+  'discard_no_unref',
   'queues',
   'queue_size',
   'iommu',

@@ -1,6 +1,12 @@
 import { isRuntimeMode, type XmlMode } from '../mode.js';
 import type { AttributeSpec, LibvirtXmlWriter } from '../xml/writer.js';
-import { SOURCE_CHILD_ORDER, sortByOrder } from './order.js';
+import {
+  SOURCE_ATTRIBUTE_ORDER,
+  SOURCE_CHILD_ORDER,
+  SSH_SOURCE_CHILD_ORDER,
+  sortAttributes,
+  sortByOrder,
+} from './order.js';
 import type { StorageSource } from './types.js';
 
 /** Settings shared by the source formatters. */
@@ -75,9 +81,15 @@ export function writeSource(
   ctx: SourceFormatContext,
   withIndex = true,
 ): void {
+  const present = typedSourceAttributes(src).filter(
+    (a): a is readonly [string, string | number] => a[1] !== undefined,
+  );
+  const ordered = sortAttributes(
+    [...present.map(([k, v]) => [k, String(v)] as const), ...src.extraAttributes],
+    SOURCE_ATTRIBUTE_ORDER[src.type] ?? [],
+  );
   const attributes: AttributeSpec[] = [
-    ...typedSourceAttributes(src),
-    ...src.extraAttributes,
+    ...ordered,
     ['startupPolicy', src.startupPolicy],
     ['index', withIndex && writesIndexes(ctx) && src.index ? src.index : undefined],
   ];
@@ -113,7 +125,8 @@ export function writeSource(
             }),
         });
       }
-      for (const item of sortByOrder(items, SOURCE_CHILD_ORDER)) item.write();
+      const order = src.protocol === 'ssh' ? SSH_SOURCE_CHILD_ORDER : SOURCE_CHILD_ORDER;
+      for (const item of sortByOrder(items, order)) item.write();
     },
     { omitWhenEmpty: true },
   );
