@@ -7,6 +7,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode = 1,
+    /** Text printed after the message as is, without the tool prefix (qemu's error hints). */
+    readonly hint?: string,
   ) {
     super(message);
   }

@@ -18,6 +18,7 @@ export async function runReporting(ctx: CommandContext, body: () => Promise<numb
 export function reportError(ctx: CommandContext, error: unknown): number {
   const message = error instanceof Error ? error.message : String(error);
   for (const line of message.split('\n')) ctx.err(`${ctx.tool}: ${line}\n`);
+  if (error instanceof CliError && error.hint) ctx.err(error.hint);
   if (error instanceof UsageError) ctx.err(`Try '${ctx.tool} --help' for more information\n`);
   if (error instanceof CliError) return error.exitCode;
   return 1;

@@ -79,7 +79,19 @@ export async function buildCreateSpec(
     spec.backingFile = backingFile;
     const backingFormatText = values.get('backing_fmt');
     if (backingFormatText === undefined) {
-      throw new CliError(`${filename}: Backing file specified without backing format`);
+      // Guessing is harmless here (read-only) and only serves the hint qemu-img gives.
+      let guessed: string;
+      try {
+        guessed = await engine.probeFormat(resolveBackingPath(filename, backingFile));
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new CliError(`${filename}: ${message}`, 1, 'Could not open backing image.\n');
+      }
+      throw new CliError(
+        `${filename}: Backing file specified without backing format`,
+        1,
+        `Detected format of ${guessed}.`,
+      );
     }
     spec.backingFormat = formatName(backingFormatText) as ImageFormatName;
     if (!unsafe || size === undefined) {
@@ -90,7 +102,7 @@ export async function buildCreateSpec(
         if (size === undefined) spec.size = backing.virtualSize;
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        throw new CliError(`${filename}: ${message}\nCould not open backing image.`);
+        throw new CliError(`${filename}: ${message}`, 1, 'Could not open backing image.\n');
       } finally {
         await closeAll(backing);
       }

@@ -51,10 +51,11 @@ export async function resize(argv: string[], ctx: CommandContext): Promise<numbe
     const wanted = relative === 0 ? parsed.bytes : current + relative * parsed.bytes;
     if (wanted < 0) throw new CliError('New image size must be positive');
     if (wanted < current && !opts.has('shrink')) {
-      ctx.err(
+      throw new CliError(
+        'Use the --shrink option to perform a shrink operation.',
+        1,
         `${ctx.tool}: warning: Shrinking an image will delete all data beyond the shrunken image's end. Before performing such an operation, make sure there is no important data there.\n`,
       );
-      throw new CliError('Use the --shrink option to perform a shrink operation.');
     }
     await image.resize(wanted, { shrink: wanted < current });
     await image.flush();
