@@ -369,8 +369,9 @@ export class BlockGraph {
   private async drop(node: BlockNode): Promise<void> {
     const children = node.children.map((e) => e.child);
     for (const edge of node.children) edge.frozen = false;
-    this.unregister(node);
+    // Close first: a format writes back through its children on close.
     await node.close();
+    this.unregister(node);
     for (const child of children) {
       if (!child.monitorOwned && child.parents.length === 0 && this.list.includes(child))
         await this.drop(child);

@@ -174,8 +174,11 @@ export abstract class BlockJob extends Job implements BlockUser {
     if (this.id !== null) this.emit({ event: 'BLOCK_JOB_PENDING', data: { type: this.type, id: this.id } });
   }
 
-  protected override onFinalized(cancelled: boolean): void {
+  protected override releaseResources(): void {
     this.releaseNodes();
+  }
+
+  protected override onFinalized(cancelled: boolean): void {
     if (this.id === null) return;
     if (cancelled) this.emit({ event: 'BLOCK_JOB_CANCELLED', data: this.progress() });
     else {

@@ -11,7 +11,8 @@ export class JobTxn {
   aborting = false;
 
   add(job: Job): void {
-    this.jobs.push(job);
+    // Newest first, as QEMU links them: a failing group is finalized in that order.
+    this.jobs.unshift(job);
   }
 
   remove(job: Job): void {
