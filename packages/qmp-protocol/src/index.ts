@@ -84,6 +84,8 @@ export type {
   QmpCommandHandler,
   QmpCommandOptions,
 } from './server/command-registry.js';
+/** QEMU's per-second throttling of some events. */
+export { THROTTLED_EVENTS, type ThrottleTimers } from './server/event-throttle.js';
 /** The transport a session writes to. */
 export type { QmpTransport } from './server/transport.js';
 /** node:net adapter for the server. */

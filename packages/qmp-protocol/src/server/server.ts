@@ -6,6 +6,7 @@ import type { KeyOrder } from '../json/writer.js';
 import { SchemaIndex } from '../schema/schema-index.js';
 import type { SchemaEntity } from '../schema/schema-info.js';
 import { CommandRegistry, type QmpCommandHandler, type QmpCommandOptions } from './command-registry.js';
+import { EventThrottle, type ThrottleTimers } from './event-throttle.js';
 import { QmpSession, type SessionHost } from './session.js';
 import type { QmpTransport } from './transport.js';
 
@@ -31,6 +32,8 @@ export interface QmpServerOptions {
   readonly keyOrder?: KeyOrder;
   /** Wall clock for event timestamps, in microseconds since the epoch. */
   readonly clock?: () => bigint;
+  /** Timers for QEMU's one-per-second throttling of some events (tests inject fake ones). */
+  readonly throttleTimers?: ThrottleTimers;
 }
 
 /** Default version: the QEMU release whose protocol this package speaks. */
@@ -49,12 +52,16 @@ export class QmpServer {
   private readonly sessions = new Set<QmpSession>();
   private readonly host: SessionHost;
   private readonly clock: () => bigint;
+  private readonly throttle: EventThrottle;
   /** The version this server announces. */
   readonly version: QmpVersionInfo;
 
   constructor(options: QmpServerOptions = {}) {
     this.version = options.version ?? DEFAULT_VERSION;
     this.clock = options.clock ?? wallClockMicros;
+    this.throttle = new EventThrottle((message) => {
+      for (const session of this.sessions) session.sendEvent(message);
+    }, options.throttleTimers);
     const version = this.versionObject();
     const introspection = options.introspection ?? RECORDED_QUERY_QMP_SCHEMA.return;
     const sessions = this.sessions;
@@ -109,7 +116,9 @@ export class QmpServer {
 
   /**
    * Sends an event to every negotiated session, stamped with the wall clock. `data` is left out
-   * when undefined, as QEMU does for events without data.
+   * when undefined, as QEMU does for events without data. The events QEMU throttles
+   * (`QUORUM_REPORT_BAD`, `QUORUM_FAILURE`, `VSERPORT_CHANGE`, ...) are limited to one per second
+   * the same way, a delayed event keeping its original timestamp.
    */
   emitEvent(event: string, data?: JsonObject): void {
     const now = this.clock();
@@ -118,12 +127,13 @@ export class QmpServer {
       event,
     };
     if (data !== undefined) message['data'] = data;
-    for (const session of this.sessions) session.sendEvent(message);
+    this.throttle.offer(event, data, message);
   }
 
-  /** Hangs up every session. */
+  /** Hangs up every session and drops throttled events still held back. */
   closeAll(): void {
     for (const session of [...this.sessions]) session.disconnect();
+    this.throttle.dispose();
   }
 
   private versionObject(): JsonObject {
