@@ -43,6 +43,7 @@ export type {
   StorageType,
 } from './disk/types.js';
 export { formatDiskXml, parseDiskXml } from './disk/disk-xml.js';
+export type { DiskParseOptions } from './disk/disk-xml.js';
 export { applyQemuDiskDefaults } from './disk/qemu-defaults.js';
 export { chainElements, lookupChainElement } from './disk/chain.js';
 

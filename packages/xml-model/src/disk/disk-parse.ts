@@ -104,8 +104,8 @@ export function parseDiskElement(el: XmlElement, parentCtx: SourceParseContext):
     }
     const extra: XmlAttribute[] = targetEl.attributes.filter(([name]) => name !== 'dev' && name !== 'bus');
     disk.target = { dev, bus, extraAttributes: extra };
-  } else if (hidden) {
-    // A disk the guest does not see has no target by design.
+  } else if (hidden || ctx.sourceOnly) {
+    // A disk the guest does not see has no target by design; a source-only parse needs none.
   } else {
     throw errorAt(
       el,

@@ -6,8 +6,17 @@ import { writeDisk } from './disk-format.js';
 import { parseDiskElement } from './disk-parse.js';
 import type { DiskDef } from './types.js';
 
+/** Options of {@link parseDiskXml}. */
+export interface DiskParseOptions extends ParseOptions {
+  /**
+   * Read only the storage description (libvirt's DISK_SOURCE parse, used for images that are
+   * not attached to a guest): `<target>` is not required.
+   */
+  sourceOnly?: boolean;
+}
+
 /** Parses a document whose root is a single `<disk>` (as `virsh attach-device` takes). */
-export function parseDiskXml(xml: string, options: ParseOptions = {}): DiskDef {
+export function parseDiskXml(xml: string, options: DiskParseOptions = {}): DiskDef {
   const root = readXml(xml, options.limits);
   if (root.name !== 'disk' && root.name !== 'replicationDisk') {
     throw errorAt(
@@ -17,7 +26,11 @@ export function parseDiskXml(xml: string, options: ParseOptions = {}): DiskDef {
       'VIR_ERR_XML_ERROR',
     );
   }
-  return parseDiskElement(root, { mode: options.mode ?? 'inactive', extensions: options.extensions ?? true });
+  return parseDiskElement(root, {
+    mode: options.mode ?? 'inactive',
+    extensions: options.extensions ?? true,
+    sourceOnly: options.sourceOnly ?? false,
+  });
 }
 
 /** Formats one disk as libvirt writes it (no indentation at the root). */

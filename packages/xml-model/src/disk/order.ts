@@ -58,11 +58,6 @@ export const SOURCE_CHILD_ORDER = [
   'privateData',
 ] as const;
 
-/** For SSH sources libvirt writes `<identity>` (key and agent) after `<knownHosts>`. */
-export const SSH_SOURCE_CHILD_ORDER = SOURCE_CHILD_ORDER.filter((n) => n !== 'identity').flatMap((n) =>
-  n === 'knownHosts' ? [n, 'identity'] : [n],
-);
-
 /** Order of `<source>` attributes per storage type (`startupPolicy` and `index` follow). */
 export const SOURCE_ATTRIBUTE_ORDER: Record<string, readonly string[]> = {
   file: ['file', 'fdgroup'],

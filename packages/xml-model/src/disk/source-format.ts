@@ -1,12 +1,6 @@
 import { isRuntimeMode, type XmlMode } from '../mode.js';
 import type { AttributeSpec, LibvirtXmlWriter } from '../xml/writer.js';
-import {
-  SOURCE_ATTRIBUTE_ORDER,
-  SOURCE_CHILD_ORDER,
-  SSH_SOURCE_CHILD_ORDER,
-  sortAttributes,
-  sortByOrder,
-} from './order.js';
+import { SOURCE_ATTRIBUTE_ORDER, SOURCE_CHILD_ORDER, sortAttributes, sortByOrder } from './order.js';
 import type { StorageSource } from './types.js';
 
 /** Settings shared by the source formatters. */
@@ -125,8 +119,7 @@ export function writeSource(
             }),
         });
       }
-      const order = src.protocol === 'ssh' ? SSH_SOURCE_CHILD_ORDER : SOURCE_CHILD_ORDER;
-      for (const item of sortByOrder(items, order)) item.write();
+      for (const item of sortByOrder(items, SOURCE_CHILD_ORDER)) item.write();
     },
     { omitWhenEmpty: true },
   );

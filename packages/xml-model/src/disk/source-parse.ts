@@ -27,6 +27,8 @@ export interface SourceParseContext {
    * whose chain elements are named by `<reference>` and so need stable indexes in every form.
    */
   keepIndexes?: boolean;
+  /** libvirt's DISK_SOURCE parse: a disk without `<target>` is accepted. */
+  sourceOnly?: boolean;
 }
 
 /** True when `index` attributes are read in this context. */
@@ -129,6 +131,13 @@ export function parseSourceElement(
     case 'network': {
       const protocol = attr(sourceEl, 'protocol');
       if (protocol === undefined) throw errorAt(sourceEl, 'missing network source protocol type', 'missing');
+      if (protocol === 'ssh') {
+        throw errorAt(
+          sourceEl,
+          "network protocol 'ssh' is not accepted by libvirt 9.0's domain schema",
+          'unsupported',
+        );
+      }
       if (!(NETWORK_PROTOCOLS as readonly string[]).includes(protocol)) {
         throw errorAt(sourceEl, `unknown protocol type '${protocol}'`, 'invalid-value', 'VIR_ERR_XML_ERROR');
       }

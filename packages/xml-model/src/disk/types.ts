@@ -26,7 +26,10 @@ export const LIBVIRT_STORAGE_TYPES: readonly StorageType[] = [
   'vhostuser',
 ];
 
-/** Network protocols libvirt 9.0 accepts in `<source protocol=>`. */
+/**
+ * Network protocols libvirt 9.0's domain schema accepts in `<source protocol=>` (its parser also
+ * knows `ssh`, which the schema refuses; Strata refuses it too).
+ */
 export const NETWORK_PROTOCOLS = [
   'nbd',
   'rbd',
@@ -38,7 +41,6 @@ export const NETWORK_PROTOCOLS = [
   'ftp',
   'ftps',
   'tftp',
-  'ssh',
   'vxhs',
   'nfs',
 ] as const;
