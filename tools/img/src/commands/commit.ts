@@ -58,6 +58,7 @@ export async function commit(argv: string[], ctx: CommandContext): Promise<numbe
       await (topImage.makeEmpty as () => Promise<void>)();
       await topImage.flush();
     }
+    progress.complete();
     progress.end();
     await closeAll(base, ...(chain?.layers.map((l) => l.image) ?? []), topImage);
     if (recreate && recreate !== 'in-place') await engine.create(filename, recreate);

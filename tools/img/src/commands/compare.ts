@@ -92,12 +92,12 @@ export async function compareImages(
   while (offset < common) {
     const sa = await chainBlockStatus(a, offset, common - offset);
     const sb = await chainBlockStatus(b, offset, common - offset);
-    const chunk = Math.min(sa.length, sb.length, BUFFER);
+    const aZero = sa.zero && !sa.data;
+    const bZero = sb.zero && !sb.data;
+    const chunk = aZero && bZero ? Math.min(sa.length, sb.length) : Math.min(sa.length, sb.length, BUFFER);
     if (strict && (sa.present !== sb.present || sa.zero !== sb.zero || sa.data !== sb.data)) {
       return { differs: true, message: `${message}Strict mode: Offset ${offset} block status mismatch!\n` };
     }
-    const aZero = sa.zero && !sa.data;
-    const bZero = sb.zero && !sb.data;
     if (!(aZero && bZero)) {
       const va = bufA.subarray(0, chunk);
       const vb = bufB.subarray(0, chunk);

@@ -127,6 +127,7 @@ export async function convert(argv: string[], ctx: CommandContext): Promise<numb
     await copyImages(plan);
     if (opts.has('bitmaps')) await copyBitmaps(sources, target);
     await target.flush();
+    progress.complete();
     progress.end();
   } finally {
     await closeAll(target, ...sources);

@@ -18,6 +18,7 @@ describe('Progress', () => {
     progress.update(20, 1000);
     progress.update(25, 1000);
     progress.update(1000, 1000);
+    progress.complete();
     progress.end();
     expect(text.split('\r')).toEqual([
       '    (0.00/100%)',

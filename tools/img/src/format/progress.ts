@@ -2,8 +2,8 @@ import { cFixed } from './c-fixed.js';
 
 /**
  * qemu-img's progress line: `    (12.34/100%)` followed by a carriage return, rewritten as work
- * advances (at least one percent apart), `100.00` at the end and then a newline. Disabled
- * progress costs nothing.
+ * advances (at least one percent apart), then a newline at the end. Disabled progress costs
+ * nothing.
  */
 export class Progress {
   private lastPrinted = 0;
@@ -26,10 +26,14 @@ export class Progress {
     if (percent >= this.lastPrinted + this.minStep || percent === 100) this.print(percent);
   }
 
-  /** Prints the final `100.00` line and ends it. */
+  /** Prints a `100.00` line (qemu-img prints one when a command's work is complete). */
+  complete(): void {
+    this.print(100);
+  }
+
+  /** Ends the progress output with a newline. */
   end(): void {
     if (!this.write) return;
-    this.print(100);
     this.write('\n');
   }
 
