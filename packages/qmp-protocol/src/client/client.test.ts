@@ -48,10 +48,8 @@ beforeAll(async () => {
     return {};
   });
   server.register('blockdev-create', (args) => {
-    startFakeJob(
-      String(args['job-id']),
-      args['options'] !== undefined && (args['options'] as JsonObject)['filename'] === 'bad',
-    );
+    // Typed by the schema: `options` is narrowed by its `driver`.
+    startFakeJob(args['job-id'], args.options.driver === 'file' && args.options.filename === 'bad');
     return {};
   });
   server.register('job-pause', (args) => {

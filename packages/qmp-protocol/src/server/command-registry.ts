@@ -1,3 +1,4 @@
+import type { QmpCommandMap } from '../generated/qapi-types.js';
 import type { JsonObject, JsonValue } from '../json/json-value.js';
 import type { QmpSession } from './session.js';
 
@@ -18,6 +19,15 @@ export type QmpCommandHandler = (
   args: JsonObject,
   context: QmpCommandContext,
 ) => JsonValue | undefined | Promise<JsonValue | undefined>;
+
+/**
+ * A handler typed by the generated schema: its arguments are the command's argument type and it
+ * returns the command's return type (`undefined` standing for `{}`).
+ */
+export type TypedCommandHandler<K extends keyof QmpCommandMap> = (
+  args: QmpCommandMap[K]['arguments'],
+  context: QmpCommandContext,
+) => QmpCommandMap[K]['returns'] | undefined | Promise<QmpCommandMap[K]['returns'] | undefined>;
 
 /** Options of a registered command. */
 export interface QmpCommandOptions {

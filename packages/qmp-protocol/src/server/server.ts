@@ -5,7 +5,13 @@ import type { JsonObject, JsonValue } from '../json/json-value.js';
 import type { KeyOrder } from '../json/writer.js';
 import { SchemaIndex } from '../schema/schema-index.js';
 import type { SchemaEntity } from '../schema/schema-info.js';
-import { CommandRegistry, type QmpCommandHandler, type QmpCommandOptions } from './command-registry.js';
+import type { QmpCommandMap, QmpEventMap } from '../generated/qapi-types.js';
+import {
+  CommandRegistry,
+  type QmpCommandHandler,
+  type QmpCommandOptions,
+  type TypedCommandHandler,
+} from './command-registry.js';
 import { EventThrottle, type ThrottleTimers } from './event-throttle.js';
 import { QmpSession, type SessionHost } from './session.js';
 import type { QmpTransport } from './transport.js';
@@ -86,7 +92,16 @@ export class QmpServer {
     this.registry.register('query-qmp-schema', () => [...introspection]);
   }
 
-  /** Registers the handler of a command (replacing a previous one). */
+  /**
+   * Registers the handler of a command (replacing a previous one). For a command of the schema
+   * the handler is typed by it; any other name takes an untyped handler.
+   */
+  register<K extends keyof QmpCommandMap>(
+    name: K,
+    handler: TypedCommandHandler<K>,
+    options?: QmpCommandOptions,
+  ): void;
+  register(name: string, handler: QmpCommandHandler, options?: QmpCommandOptions): void;
   register(name: string, handler: QmpCommandHandler, options?: QmpCommandOptions): void {
     this.registry.register(name, handler, options);
   }
@@ -120,6 +135,8 @@ export class QmpServer {
    * (`QUORUM_REPORT_BAD`, `QUORUM_FAILURE`, `VSERPORT_CHANGE`, ...) are limited to one per second
    * the same way, a delayed event keeping its original timestamp.
    */
+  emitEvent<N extends keyof QmpEventMap>(event: N, data: QmpEventMap[N]): void;
+  emitEvent(event: string, data?: JsonObject): void;
   emitEvent(event: string, data?: JsonObject): void {
     const now = this.clock();
     const message: JsonObject = {
