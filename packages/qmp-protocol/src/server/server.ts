@@ -38,6 +38,11 @@ export interface QmpServerOptions {
   readonly keyOrder?: KeyOrder;
   /** Wall clock for event timestamps, in microseconds since the epoch. */
   readonly clock?: () => bigint;
+  /**
+   * Refuse replies that do not match the command's return type in the schema (an error reply
+   * instead). Meant for tests of command implementations; default false.
+   */
+  readonly strictReplies?: boolean;
   /** Timers for QEMU's one-per-second throttling of some events (tests inject fake ones). */
   readonly throttleTimers?: ThrottleTimers;
 }
@@ -78,6 +83,7 @@ export class QmpServer {
       decoderLimits: options.decoderLimits ?? {},
       keyOrder: options.keyOrder ?? 'qemu',
       maxQueuedRequests: 8,
+      strictReplies: options.strictReplies ?? false,
       sessionClosed: (session) => sessions.delete(session),
     };
     // Negotiation itself is handled by the session; the entry makes the command known.

@@ -157,6 +157,33 @@ describe('QmpSession behaviour', () => {
   });
 });
 
+describe('QmpSession reply shaping', () => {
+  it('writes reply members in schema order, as QEMU inserts them', async () => {
+    const server = createStubServer();
+    // Members given in an order different from the schema; 'minor' and 'micro' share a bucket.
+    server.register('query-version', () => ({ package: 'p', qemu: { micro: 3, minor: 2, major: 1 } }));
+    const connection = new MemoryConnection(server);
+    connection.take();
+    connection.send('{"execute":"qmp_capabilities"}{"execute":"query-version"}');
+    await connection.settle();
+    expect(connection.take()).toBe(
+      '{"return": {}}\r\n{"return": {"qemu": {"micro": 3, "minor": 2, "major": 1}, "package": "p"}}\r\n',
+    );
+  });
+
+  it('refuses a reply that does not match the return type when replies are strict', async () => {
+    const server = createStubServer({ strictReplies: true });
+    server.register('query-jobs', () => [{ id: 'j', type: 'mirror' }] as never);
+    const connection = new MemoryConnection(server);
+    connection.take();
+    connection.send('{"execute":"qmp_capabilities"}{"execute":"query-jobs","id":1}');
+    await connection.settle();
+    expect(connection.take()).toBe(
+      '{"return": {}}\r\n{"id": 1, "error": {"class": "GenericError", "desc": "reply to \'query-jobs\' does not match the schema: Parameter \'[0].status\' is missing"}}\r\n',
+    );
+  });
+});
+
 describe('QmpSession under hostile input keeps serving', () => {
   const start = async (options: Parameters<typeof createStubServer>[0] = {}): Promise<MemoryConnection> => {
     const connection = new MemoryConnection(createStubServer(options));

@@ -17,6 +17,8 @@ export interface SessionHost {
   readonly keyOrder: KeyOrder;
   /** Most in-band requests queued while one runs before input is paused (QEMU: 8). */
   readonly maxQueuedRequests: number;
+  /** Turn a reply that does not match the command's return type into an error reply. */
+  readonly strictReplies: boolean;
   sessionClosed(session: QmpSession): void;
 }
 
@@ -197,7 +199,24 @@ export class QmpSession {
     const args =
       argType === undefined ? rawArgs : new InputVisitor(this.host.schema).visitArguments(argType, rawArgs);
     if (name === 'qmp_capabilities') return this.negotiate(args);
-    return command.handler(args, { session: this, id });
+    const result = await command.handler(args, { session: this, id });
+    return this.shapeReply(name, result);
+  }
+
+  /**
+   * Passes a reply through the schema: members come out in schema order, which is the order
+   * QEMU inserts them and therefore decides its output order where keys share a hash bucket.
+   * A reply that does not fit is sent as is, or refused when replies are strict.
+   */
+  private shapeReply(name: string, result: JsonValue | undefined): JsonValue | undefined {
+    const retType = this.host.schema.command(name)?.['ret-type'];
+    if (result === undefined || retType === undefined) return result;
+    try {
+      return new InputVisitor(this.host.schema).visit(retType, result, []);
+    } catch (error) {
+      if (!this.host.strictReplies || !(error instanceof QmpError)) return result;
+      throw new QmpError('GenericError', `reply to '${name}' does not match the schema: ${error.desc}`);
+    }
   }
 
   private findCommand(name: string): RegisteredCommand | undefined {
