@@ -3,6 +3,7 @@ import { QAPI_SCHEMA } from '../generated/qapi-schema.js';
 import type { JsonDecoderLimits } from '../json/decoder.js';
 import type { JsonObject, JsonValue } from '../json/json-value.js';
 import type { KeyOrder } from '../json/writer.js';
+import { InputVisitor } from '../schema/input-visitor.js';
 import { SchemaIndex } from '../schema/schema-index.js';
 import type { SchemaEntity } from '../schema/schema-info.js';
 import type { QmpCommandMap, QmpEventMap } from '../generated/qapi-types.js';
@@ -149,7 +150,7 @@ export class QmpServer {
       timestamp: { seconds: Number(now / 1_000_000n), microseconds: Number(now % 1_000_000n) },
       event,
     };
-    if (data !== undefined) message['data'] = data;
+    if (data !== undefined) message['data'] = this.shapeEventData(event, data);
     this.throttle.offer(event, data, message);
   }
 
@@ -157,6 +158,17 @@ export class QmpServer {
   closeAll(): void {
     for (const session of [...this.sessions]) session.disconnect();
     this.throttle.dispose();
+  }
+
+  /** Event data in schema order (QEMU's insertion order); data the schema does not fit stays as is. */
+  private shapeEventData(event: string, data: JsonObject): JsonObject {
+    const entity = this.host.schema.event(event);
+    if (entity === undefined) return data;
+    try {
+      return new InputVisitor(this.host.schema).visitArguments(entity['arg-type'], data);
+    } catch {
+      return data;
+    }
   }
 
   private versionObject(): JsonObject {
