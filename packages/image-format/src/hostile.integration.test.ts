@@ -159,6 +159,18 @@ describe('hostile qcow2 images are refused with a typed reason and left unchange
     expect(await fileHash(path)).toBe(before);
   });
 
+  it('a data cluster far past the end of the file is neither written through nor released', async () => {
+    const path = await sample();
+    const l2 = await l2Offset(path);
+    await patch(path, l2, be64((1n << 63n) | (1n << 45n)));
+    const before = await fileHash(path);
+    const image = await openImage(path, { format: 'qcow2' });
+    await expect(image.write(new Uint8Array(512).fill(1), 0)).rejects.toMatchObject({ reason: 'corrupt' });
+    await expect(image.discard(0, 4096)).rejects.toMatchObject({ reason: 'corrupt' });
+    await (image as Qcow2Image).file.close();
+    expect(await fileHash(path)).toBe(before);
+  });
+
   it('an unknown incompatible feature, named as qemu-img names it', async () => {
     const path = await sample();
     await patch(path, 72, be64(1n << 8n));

@@ -429,15 +429,10 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
         const hi = entryHi(table.view, index);
         const lo = entryLo(table.view, index);
         const kind = classify(hi, lo, this.v3);
+        this.checkEntry(hi, lo, kind);
         if (kind === ClusterKind.Normal && isCopied(hi)) {
           await flushAlloc();
           const host = entryOffset(hi, lo);
-          if (host % cs !== 0)
-            throw err(
-              'corrupt',
-              `Cluster allocation offset 0x${host.toString(16)} unaligned`,
-              this.file.path,
-            );
           if (placeLength > 0 && host + inCluster === placeHost + placeLength) {
             placeLength += n;
           } else {
@@ -518,6 +513,7 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     const hi = entryHi(table.view, index);
     const lo = entryLo(table.view, index);
     const kind = classify(hi, lo, this.v3);
+    this.checkEntry(hi, lo, kind);
     if (kind === ClusterKind.Normal || kind === ClusterKind.ZeroAlloc) {
       this.refcounts.queueFree(entryOffset(hi, lo), this.clusterSize);
     } else if (kind === ClusterKind.Compressed) {
@@ -686,7 +682,6 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     const start = Math.ceil(offset / cs) * cs;
     let alignedEnd = Math.floor(end / cs) * cs;
     if (end === this.header.size) alignedEnd = Math.ceil(end / cs) * cs;
-    if (start >= alignedEnd) return;
     if (!this.v3 && this.header.backingFile !== null) {
       throw err(
         'invalid-argument',
@@ -694,6 +689,7 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
         this.file.path,
       );
     }
+    if (start >= alignedEnd) return;
     this.bitmaps?.onGuestWrite(start, alignedEnd - start);
     await this.lock.exclusive(async () => {
       await this.discardClusters(start, (alignedEnd - start) / cs, false);
@@ -995,20 +991,24 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (!this.readOnly) {
-      // Hooks run before the lock is taken so they may use the image's internal API freely.
-      for (const hook of this.closeHooks) await hook(this);
-      await this.lock.exclusive(async () => {
-        await this.writeBackMetadata();
-        if ((this.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) {
-          this.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
-          await this.writeHeader();
-        }
-      });
+    try {
+      if (!this.readOnly) {
+        // Hooks run before the lock is taken so they may use the image's internal API freely.
+        for (const hook of this.closeHooks) await hook(this);
+        await this.lock.exclusive(async () => {
+          await this.writeBackMetadata();
+          if ((this.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) {
+            this.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
+            await this.writeHeader();
+          }
+        });
+      }
+    } finally {
+      // Even when writing back failed, the handles are released (the error still surfaces).
+      this.closed = true;
+      await this.file.close();
+      if (this.backing) await this.backing.close();
     }
-    this.closed = true;
-    await this.file.close();
-    if (this.backing) await this.backing.close();
   }
 
   /** Everything `qemu-img info` shows for this image. */
@@ -1162,6 +1162,31 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     if (this.readOnly) throw err('read-only', `'${this.file.path}' is opened read-only`, this.file.path);
   }
 
+  /**
+   * Refuses an L2 entry whose host cluster is unaligned or lies past every cluster the image
+   * can own, before it is written through or released (a hostile image must not make a
+   * write extend the file to an arbitrary offset or a release underflow a refcount).
+   */
+  private checkEntry(hi: number, lo: number, kind: ClusterKind): void {
+    const end = this.refcounts.clusterEnd * this.clusterSize;
+    let offset = -1;
+    if (kind === ClusterKind.Normal || kind === ClusterKind.ZeroAlloc) {
+      offset = entryOffset(hi, lo);
+      if (offset % this.clusterSize !== 0) {
+        throw err('corrupt', `Cluster allocation offset 0x${offset.toString(16)} unaligned`, this.file.path);
+      }
+    } else if (kind === ClusterKind.Compressed) {
+      offset = compressedLocation(hi, lo, this.clusterBits).offset;
+    }
+    if (offset >= end) {
+      throw err(
+        'corrupt',
+        `Cluster offset 0x${offset.toString(16)} lies past the end of the image file`,
+        this.file.path,
+      );
+    }
+  }
+
   /** Refuses to write guest data over metadata (a hostile or corrupt image pointing data at it). */
   private checkNoMetadataOverlap(host: number, length: number): void {
     const h = this.header;
@@ -1186,7 +1211,7 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     const cs = this.clusterSize;
     for (let c = Math.floor(host / cs) * cs; c < host + length; c += cs) {
       if (this.l2Cache.peek(c) || this.refcounts.cache.peek(c)) return true;
-      if (this.refcounts.table.includes(c)) return true;
+      if (this.refcounts.isBlockOffset(c)) return true;
     }
     return false;
   }

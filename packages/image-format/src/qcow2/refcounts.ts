@@ -28,6 +28,8 @@ export class Refcounts {
   /** Where the next compressed cluster may be packed; 0 when a fresh cluster is needed. */
   private freeByteOffset = 0;
   private pendingFrees: number[] = [];
+  /** Offsets of refcount blocks, for overlap checks (rebuilt when the table changed). */
+  private blockOffsets: Set<number> | null = null;
   /** Called when a cluster's refcount reaches zero, so callers can drop cached copies. */
   onFreed: (offset: number) => void = () => {};
 
@@ -98,6 +100,12 @@ export class Refcounts {
       fileSize,
       onTableMoved,
     );
+  }
+
+  /** Whether a refcount block lives at host offset `offset`. */
+  isBlockOffset(offset: number): boolean {
+    if (!this.blockOffsets) this.blockOffsets = new Set(this.table.filter((o) => o !== 0));
+    return this.blockOffsets.has(offset);
   }
 
   /** Refcount of the host cluster with index `cluster` (0 when no block covers it). */
@@ -315,6 +323,7 @@ export class Refcounts {
     await this.cache.writeBack();
     await this.file.flush();
     this.table[b] = table.offset;
+    this.blockOffsets = null;
     const entry = new Uint8Array(8);
     new DataView(entry.buffer).setBigUint64(0, BigInt(table.offset));
     await this.file.write(entry, this.tableOffset + b * 8);
@@ -384,6 +393,7 @@ export class Refcounts {
       const oldOffset = this.tableOffset;
       const oldClusters = this.tableClusters;
       this.table = newTable;
+      this.blockOffsets = null;
       this.tableOffset = start * this.clusterSize;
       this.tableClusters = tableClusters;
       if (next > this.highWater) this.highWater = next;

@@ -96,7 +96,7 @@ describe('images written by Strata pass qemu-img check and read back in qemu', (
     await createQcow2(path, { ...options, size });
     const model = new Uint8Array(size);
     let image = (await openImage(path, { format: 'qcow2' })) as Qcow2Image;
-    await churn(image, model, options.clusterSize ?? 1, 40);
+    await churn(image, model, options.clusterSize ?? 1, 25);
     await image.close();
     await expectCleanCheck(path);
     await expectQemuReads(path, model);
@@ -105,7 +105,7 @@ describe('images written by Strata pass qemu-img check and read back in qemu', (
     await image.resize(size + (5 << 20));
     const grown = new Uint8Array(size + (5 << 20));
     grown.set(model);
-    await churn(image, grown, 77, 20);
+    await churn(image, grown, 77, 12);
     expect(Buffer.from(await readAll(image)).equals(Buffer.from(grown))).toBe(true);
     await image.close();
     await expectCleanCheck(path);
