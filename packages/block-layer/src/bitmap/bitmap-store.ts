@@ -73,7 +73,10 @@ export class ArrayBitmapStore implements DirtyBitmapStore {
     let end = g;
     while (end < this.granules && this.getBit(end)) end++;
     const start = Math.max(offset, g * this.granularity);
-    return { offset: start, length: Math.min(end * this.granularity, this.bytes) - start };
+    const stop = Math.min(end * this.granularity, this.bytes);
+    // Only an offset at or past the covered size can leave nothing of the run.
+    if (stop <= start) return null;
+    return { offset: start, length: stop - start };
   }
 
   clear(): void {
