@@ -181,7 +181,15 @@ export class Refcounts {
       }
       // A new refcount block may have taken a cluster of the chosen run: search again.
       if (created) continue;
-      for (let c = start; c < start + count; c++) await this.set(c, 1);
+      // One block lookup per refcount block, not per cluster.
+      const perBlock = 2 ** this.blockBits;
+      for (let c = start; c < start + count; ) {
+        const block = (await this.block(Math.floor(c / perBlock), false)) as CachedTable;
+        const blockEnd = Math.min(start + count, (Math.floor(c / perBlock) + 1) * perBlock);
+        for (; c < blockEnd; c++) this.setEntry(block, c % perBlock, 1);
+        this.cache.markDirty(block);
+      }
+      if (start + count > this.highWater) this.highWater = start + count;
       if (count === 1 || start === this.freeClusterIndex) this.freeClusterIndex = start + count;
       return start * this.clusterSize;
     }
