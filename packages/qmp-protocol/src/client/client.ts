@@ -72,16 +72,9 @@ export class QmpClient {
       'path' in address
         ? createConnection(address.path)
         : createConnection(address.port, address.host ?? '127.0.0.1');
+    // The client listens for socket errors from the start, so none can go unhandled.
+    const client = new QmpClient(socket);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new QmpConnectionError('connect', `timed out connecting to ${describe(address)}`));
-      }, timeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.off('error', onError);
-        resolve();
-      });
       const onError = (error: Error): void => {
         clearTimeout(timer);
         reject(
@@ -92,9 +85,18 @@ export class QmpClient {
           ),
         );
       };
+      const timer = setTimeout(() => {
+        socket.off('error', onError);
+        socket.destroy();
+        reject(new QmpConnectionError('connect', `timed out connecting to ${describe(address)}`));
+      }, timeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        resolve();
+      });
       socket.once('error', onError);
     });
-    const client = new QmpClient(socket);
     try {
       await client.readGreeting(timeoutMs);
       if (options.negotiate !== false) await client.negotiate(options.enable ?? []);

@@ -64,24 +64,36 @@ describe('differential: option parsing vs qemu-storage-daemon', () => {
 
 describe('accepted options mean the same to the daemon', () => {
   let daemon: RunningDaemon;
-  const option = 'null-co,node-name=k0,size=4096,read-zeroes=on';
+  // An implied driver, a boolean, and integers in decimal, octal and hexadecimal (strtoll base 0).
+  const options = [
+    'null-co,node-name=k0,size=4096,read-zeroes=on',
+    'driver=null-co,node-name=k1,size=010000',
+    'driver=null-co,node-name=k2,size=0x2000,read-zeroes=off',
+  ];
 
   beforeAll(async () => {
-    daemon = await startStorageDaemon(['--blockdev', option]);
+    daemon = await startStorageDaemon(options.flatMap((option) => ['--blockdev', option]));
   });
   afterAll(async () => {
     await daemon?.stop();
   });
 
-  it('an implied driver, an integer and a boolean', async () => {
-    const parsed = parseOptionArgument(option, 'BlockdevOptions', { impliedKey: 'driver' });
-    expect(parsed).toEqual({ driver: 'null-co', 'node-name': 'k0', size: 4096, 'read-zeroes': true });
+  it('each option gives the node the daemon built from it', async () => {
+    const parsed = options.map((option) =>
+      parseOptionArgument(option, 'BlockdevOptions', { impliedKey: 'driver' }),
+    );
+    expect(parsed[0]).toEqual({ driver: 'null-co', 'node-name': 'k0', size: 4096, 'read-zeroes': true });
+    expect(parsed.map((p) => p['size'])).toEqual([4096, 4096, 8192]);
     const client = await QmpClient.connect({ path: daemon.socketPath });
     try {
       const nodes = await client.execute('query-named-block-nodes');
-      const node = nodes.find((n) => n['node-name'] === parsed['node-name']);
-      expect(node?.drv).toBe(parsed['driver']);
-      expect(node?.image['virtual-size']).toBe(parsed['size']);
+      for (const options of parsed) {
+        const node = nodes.find((n) => n['node-name'] === options['node-name']);
+        expect({ drv: node?.drv, size: node?.image['virtual-size'] }).toEqual({
+          drv: options['driver'],
+          size: options['size'],
+        });
+      }
     } finally {
       await client.close();
     }

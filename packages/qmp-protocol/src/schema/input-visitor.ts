@@ -291,10 +291,12 @@ export class InputVisitor {
         return fromBigInt(bytes);
       }
       default: {
-        if (!/^[-+]?\d+$/.test(text) && !/^[-+]?0[xX][0-9a-fA-F]+$/.test(text)) throw expects('integer');
-        const negative = text.startsWith('-');
-        const magnitude = BigInt(text.replace(/^[-+]/, ''));
-        const n = negative ? -magnitude : magnitude;
+        // strtoll with base 0: decimal, 0x hexadecimal, or 0-prefixed octal.
+        const match = /^([-+]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)$/.exec(text);
+        if (match === null) throw expects('integer');
+        const digits = match[2]!;
+        const magnitude = /^0[0-7]+$/.test(digits) ? BigInt(`0o${digits.slice(1)}`) : BigInt(digits);
+        const n = match[1] === '-' ? -magnitude : magnitude;
         const unsigned = name === 'uint64' || RANGES[name]?.unsigned === true;
         if (unsigned ? n < INT64_MIN || n > UINT64_MAX : n < INT64_MIN || n > INT64_MAX)
           throw expects('integer');
