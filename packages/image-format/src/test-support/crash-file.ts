@@ -12,7 +12,7 @@ type Event =
  */
 export class CrashRecordingFile implements ImageFile {
   readonly readOnly = false;
-  private bytes = new Uint8Array(0);
+  private bytes: Uint8Array = new Uint8Array(0);
   readonly events: Event[] = [];
 
   constructor(
@@ -56,7 +56,7 @@ export class CrashRecordingFile implements ImageFile {
   crashState(at: number, keep: (writeIndex: number) => boolean): Uint8Array {
     let lastFlush = 0;
     for (let i = 0; i <= at; i++) if (this.events[i]?.kind === 'flush') lastFlush = i;
-    let bytes = new Uint8Array(0);
+    let bytes: Uint8Array = new Uint8Array(0);
     for (let i = 0; i <= at; i++) {
       const e = this.events[i] as Event;
       if (e.kind === 'flush') continue;
