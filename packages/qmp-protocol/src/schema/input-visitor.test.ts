@@ -204,6 +204,16 @@ describe('InputVisitor wording (as qemu-storage-daemon 7.2 answers)', () => {
     expect(check('blockdev-add', many)).toBe("Parameter 'tt' is unexpected");
   });
 
+  it('treats members set to undefined as absent', () => {
+    const out = new InputVisitor(schema).visitArguments('BlockdevOptions', {
+      driver: 'null-co',
+      'node-name': 'n',
+      size: undefined as unknown as number,
+    });
+    expect(out).toEqual({ driver: 'null-co', 'node-name': 'n' });
+    expect(check('job-cancel', { id: undefined as unknown as string })).toBe("Parameter 'id' is missing");
+  });
+
   it('returns members in schema order with flat-union variant members after the base', () => {
     const visitor = new InputVisitor(schema);
     const out = visitor.visitArguments('BlockdevOptions', {

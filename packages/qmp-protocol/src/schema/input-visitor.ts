@@ -132,7 +132,9 @@ export class InputVisitor {
     if (entity['meta-type'] !== 'object') return this.visit(entity.name, value, path);
     if (!isJsonObject(value)) throw wrongType(path, 'object');
     const unvisited = new GHashKeySet();
-    for (const key of qemuKeyOrder(Object.keys(value))) unvisited.add(key);
+    // A member set to `undefined` (possible from JavaScript callers) counts as absent.
+    const keys = Object.keys(value).filter((key) => value[key] !== undefined);
+    for (const key of qemuKeyOrder(keys)) unvisited.add(key);
     const out: JsonObject = {};
     this.visitMembers(entity, value, path, unvisited, out);
     const leftover = unvisited.values()[0];
@@ -148,7 +150,7 @@ export class InputVisitor {
     out: JsonObject,
   ): void {
     for (const member of entity.members) {
-      const present = Object.hasOwn(value, member.name);
+      const present = Object.hasOwn(value, member.name) && value[member.name] !== undefined;
       if (!present) {
         if (member.default === null) continue;
         throw generic(`Parameter '${fullName([...path, member.name])}' is missing`);
