@@ -3,9 +3,12 @@
  * request tracking and drain, dirty bitmaps, QEMU's job state machine, and transactions.
  */
 
+// ---- errors --------------------------------------------------------------------------
+/** The package's error family and the QMP error classes it maps to. */
 export { BlockError, type BlockErrorReason, type QmpErrorClass } from './errors.js';
 
-/** Permissions: names, sets and preset claims. */
+// ---- graph ---------------------------------------------------------------------------
+/** Permissions: names, sets and preset claims for backends and jobs. */
 export {
   ALL_PERMISSIONS,
   CLAIMS,
@@ -17,20 +20,39 @@ export {
   type PermissionSet,
   perms,
 } from './graph/permissions.js';
+/** A parent→child link and the users of nodes. */
 export { BlockEdge, type BlockUser } from './graph/edge.js';
+/** The base of every node driver. */
 export { BlockNode, type ImageInfo, type WriteZeroesOptions } from './graph/node.js';
+/** The graph: unique names, links, permission checks, reopen, deletion. */
 export { BlockGraph, type BlockGraphOptions } from './graph/graph.js';
+/** Node-name rules and QEMU-style generated names. */
 export { checkNodeName, isWellFormedId, MAX_NODE_NAME_LENGTH, NodeNameGenerator } from './graph/node-name.js';
+/** Constructors for the built-in node kinds. */
 export { addFileNode, addNullNode, addQcow2Node, addRawNode, type NodeOptions } from './graph/open.js';
+/** `query-named-block-nodes` as plain data. */
+export { type BlockDeviceInfo, describeNode, queryNamedBlockNodes } from './graph/query.js';
 
+// ---- drivers -------------------------------------------------------------------------
+/** The `file` protocol node. */
 export { FileNode, type FileReopener } from './drivers/file-node.js';
-export { NullNode, NULL_DEFAULT_SIZE } from './drivers/null-node.js';
+/** The `null-co` node. */
+export { NULL_DEFAULT_SIZE, NullNode } from './drivers/null-node.js';
+/** The `raw` format node. */
 export { RawNode } from './drivers/raw-node.js';
-export { Qcow2Node, type FormatOpener } from './drivers/qcow2-node.js';
+/** The qcow2 format node over an image-format driver, and the default qcow2 opener. */
+export { type FormatOpener, Qcow2Node, qcow2Opener } from './drivers/qcow2-node.js';
+/** Base class of the filters jobs insert. */
 export { FilterNode, PassThroughFilter } from './drivers/filter-node.js';
+/** The backing node as an image-format backing driver. */
+export { NodeBackingDriver } from './io/node-backing-driver.js';
 
+// ---- I/O -----------------------------------------------------------------------------
+/** Per-node request counting and freeze/thaw. */
 export { RequestTracker } from './io/request-tracker.js';
-export { drain, drained, waitIdle, type DrainedSection } from './io/drain.js';
+/** Drained sections. */
+export { type DrainedSection, drain, drained, waitIdle } from './io/drain.js';
+/** Attachment points holding permissions, with write notifiers. */
 export {
   BlockBackend,
   type BlockBackendOptions,
@@ -38,7 +60,10 @@ export {
   type WriteRequest,
 } from './backend/block-backend.js';
 
+// ---- dirty bitmaps -------------------------------------------------------------------
+/** Bit storage behind a dirty bitmap. */
 export { ArrayBitmapStore, type DirtyBitmapStore } from './bitmap/bitmap-store.js';
+/** A dirty bitmap on a node, with busy/inconsistent flags and successors. */
 export {
   BdrvDirtyBitmap,
   type BitmapCheck,
@@ -47,5 +72,72 @@ export {
   CHECK_DEFAULT,
   MAX_BITMAP_NAME_LENGTH,
 } from './bitmap/dirty-bitmap.js';
+/** The `block-dirty-bitmap-*` operations with QEMU's checks. */
+export {
+  addBitmap,
+  type BitmapAddOptions,
+  type BitmapSource,
+  clearBitmap,
+  defaultGranularity,
+  lookupBitmap,
+  mergeBitmaps,
+  removeBitmap,
+  setBitmapEnabled,
+} from './bitmap/bitmap-commands.js';
 
+// ---- jobs ----------------------------------------------------------------------------
+/** The job state machine as data. */
+export {
+  canTransition,
+  isCompletedStatus,
+  JOB_STATUSES,
+  JOB_TRANSITIONS,
+  JOB_VERB_TABLE,
+  JOB_VERBS,
+  type JobStatus,
+  type JobVerb,
+  verbAllowed,
+} from './job/job-status.js';
+/** Job events and the sink they go to. */
+export type {
+  BlockJobCancelledEvent,
+  BlockJobCompletedEvent,
+  BlockJobErrorEvent,
+  BlockJobPendingEvent,
+  BlockJobProgress,
+  BlockJobReadyEvent,
+  JobEvent,
+  JobEventSink,
+  JobStatusChangeEvent,
+} from './job/job-events.js';
+/** The generic job. */
+export { Job, type JobHost, type JobInfo, type JobOptions, type JobType } from './job/job.js';
+/** Jobs on block nodes: speed, error policies, BLOCK_JOB_* events. */
+export {
+  BlockJob,
+  type BlockJobInfo,
+  type BlockJobOptions,
+  type ErrorAction,
+  type JobIoStatus,
+  type OnErrorPolicy,
+} from './job/block-job.js';
+/** A group of jobs that finish together. */
+export { JobTxn } from './job/job-txn.js';
+/** The job registry with `query-jobs` / `query-block-jobs`. */
+export { JobManager } from './job/job-manager.js';
+/** The speed limit. */
+export { RateLimiter, SLICE_MS } from './job/rate-limiter.js';
+
+// ---- transactions --------------------------------------------------------------------
+/** Registered undo for graph edits. */
 export { inTransaction, Transaction, type TransactionStep } from './transaction/transaction.js';
+/** QMP `transaction` and its actions. */
+export {
+  qmpTransaction,
+  runTransaction,
+  type TransactionAction,
+  type TransactionActionSpec,
+  type TransactionProperties,
+} from './transaction/qmp-transaction.js';
+/** `blockdev-snapshot` and overlay insertion. */
+export { appendOverlay, SnapshotAction, type SnapshotOptions } from './transaction/snapshot.js';

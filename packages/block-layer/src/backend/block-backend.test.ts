@@ -52,7 +52,9 @@ describe('BlockBackend', () => {
     const remove = vda.addWriteNotifier({
       before: async (r: WriteRequest) => {
         // Before the write the old data is still there (what copy-before-write relies on).
-        seen.push(`before ${r.kind} ${r.offset}+${r.length} old=${(await readNode(img.node, r.offset, 1))[0]}`);
+        seen.push(
+          `before ${r.kind} ${r.offset}+${r.length} old=${(await readNode(img.node, r.offset, 1))[0]}`,
+        );
       },
       after: (r: WriteRequest) => seen.push(`after ${r.kind}`),
     });
@@ -90,7 +92,9 @@ describe('BlockBackend', () => {
     const graph = new BlockGraph();
     const node = addNullNode(graph, { nodeName: 'n' });
     const vda = BlockBackend.attach(graph, node, { name: 'vda' });
-    expect(() => BlockBackend.attach(graph, node, { claim: CLAIMS.exclusiveWriter })).toThrow(/Permission conflict/);
+    expect(() => BlockBackend.attach(graph, node, { claim: CLAIMS.exclusiveWriter })).toThrow(
+      /Permission conflict/,
+    );
     vda.detach();
     expect(vda.attached).toBe(false);
     BlockBackend.attach(graph, node, { claim: CLAIMS.exclusiveWriter });

@@ -33,7 +33,11 @@ export function defaultGranularity(node: BlockNode): number {
 }
 
 /** Finds a bitmap with QEMU's lookup errors (`Node 'x' not found`, `Dirty bitmap 'y' not found`). */
-export function lookupBitmap(graph: BlockGraph, node: string, name: string): { node: BlockNode; bitmap: BdrvDirtyBitmap } {
+export function lookupBitmap(
+  graph: BlockGraph,
+  node: string,
+  name: string,
+): { node: BlockNode; bitmap: BdrvDirtyBitmap } {
   const found = graph.find(node);
   if (!found) throw new BlockError('not-found', `Node '${node}' not found`);
   const bitmap = found.bitmaps.find((b) => b.name === name);
@@ -42,7 +46,10 @@ export function lookupBitmap(graph: BlockGraph, node: string, name: string): { n
 }
 
 /** `block-dirty-bitmap-add`. */
-export function addBitmap(graph: BlockGraph, options: BitmapAddOptions): { bitmap: BdrvDirtyBitmap; undo: () => void } {
+export function addBitmap(
+  graph: BlockGraph,
+  options: BitmapAddOptions,
+): { bitmap: BdrvDirtyBitmap; undo: () => void } {
   if (options.name === '') throw new BlockError('invalid-argument', 'Bitmap name cannot be empty');
   const node = graph.require(options.node);
   let granularity = options.granularity;
@@ -55,7 +62,10 @@ export function addBitmap(graph: BlockGraph, options: BitmapAddOptions): { bitma
     }
   } else granularity = defaultGranularity(node);
   if (options.persistent && !node.supportsBacking) {
-    throw new BlockError('invalid-argument', `Can't store persistent bitmaps to ${node.name}: Operation not supported`);
+    throw new BlockError(
+      'invalid-argument',
+      `Can't store persistent bitmaps to ${node.name}: Operation not supported`,
+    );
   }
   if (node.bitmaps.some((b) => b.name === options.name)) {
     throw new BlockError('exists', `Bitmap already exists: ${options.name}`);
@@ -92,7 +102,12 @@ export function clearBitmap(graph: BlockGraph, node: string, name: string): { un
 }
 
 /** `block-dirty-bitmap-enable` / `-disable`. */
-export function setBitmapEnabled(graph: BlockGraph, node: string, name: string, enabled: boolean): { undo: () => void } {
+export function setBitmapEnabled(
+  graph: BlockGraph,
+  node: string,
+  name: string,
+  enabled: boolean,
+): { undo: () => void } {
   const { bitmap } = lookupBitmap(graph, node, name);
   bitmap.check(CHECK_ALLOW_READ_ONLY);
   const before = bitmap.enabled;

@@ -18,7 +18,9 @@ describe('ArrayBitmapStore', () => {
   it('matches a per-granule model under random set/reset', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ set: fc.boolean(), offset: fc.nat(100_000), length: fc.nat(20_000) }), { maxLength: 40 }),
+        fc.array(fc.record({ set: fc.boolean(), offset: fc.nat(100_000), length: fc.nat(20_000) }), {
+          maxLength: 40,
+        }),
         (ops) => {
           const g = 512;
           const size = 100_000;
@@ -72,7 +74,9 @@ describe('BdrvDirtyBitmap successors', () => {
       bitmap.createSuccessor();
       expect(bitmap.busy).toBe(true);
       expect(bitmap.recording).toBe(true);
-      expect(() => bitmap.createSuccessor()).toThrow('Cannot create a successor for a bitmap currently in-use');
+      expect(() => bitmap.createSuccessor()).toThrow(
+        'Cannot create a successor for a bitmap currently in-use',
+      );
       bitmap.markWrite(4096, 512);
       expect(bitmap.store.count()).toBe(512); // frozen
       bitmap[end]();
@@ -88,7 +92,9 @@ describe('block-dirty-bitmap commands', () => {
     const graph = new BlockGraph();
     await addMemoryImage(graph, { nodeName: 'a', size: 16 << 20, clusterSize: 65536 });
     addNullNode(graph, { nodeName: 'n', size: 1 << 20 });
-    expect(() => addBitmap(graph, { node: 'zz', name: 'b' })).toThrow("Cannot find device='zz' nor node-name='zz'");
+    expect(() => addBitmap(graph, { node: 'zz', name: 'b' })).toThrow(
+      "Cannot find device='zz' nor node-name='zz'",
+    );
     expect(() => addBitmap(graph, { node: 'a', name: '' })).toThrow('Bitmap name cannot be empty');
     expect(() => addBitmap(graph, { node: 'a', name: 'b', granularity: 1000 })).toThrow(
       'Granularity must be power of 2 and at least 512',

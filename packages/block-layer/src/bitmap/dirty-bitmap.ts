@@ -65,7 +65,7 @@ export class BdrvDirtyBitmap {
 
   /** Whether writes are being recorded, by this bitmap or by its successor. */
   get recording(): boolean {
-    return this.enabled || (this.successor !== null && this.successor.enabled);
+    return this.enabled || this.successor?.enabled === true;
   }
 
   /** Throws QEMU's error for the first failed check. */

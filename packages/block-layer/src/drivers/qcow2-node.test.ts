@@ -48,42 +48,45 @@ describe('format node over an image driver', () => {
       value: fc.integer({ min: 1, max: 255 }),
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.array(op, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }), async (batches) => {
-        const graph = new BlockGraph();
-        const base = await addMemoryImage(graph, { nodeName: 'base', size: SIZE });
-        const pattern = Uint8Array.from({ length: SIZE }, (_, i) => (i * 7 + 3) & 0xff);
-        await base.node.write(pattern, 0);
-        const top = await addMemoryImage(graph, { nodeName: 'top', size: SIZE, backing: base.node });
-        const model = Uint8Array.from(pattern);
-        for (const batch of batches) {
-          // Requests in one batch run concurrently on disjoint ranges (overlapping concurrent
-          // writes have no defined result); batches run one after the other.
-          const taken: Array<[number, number]> = [];
-          const runs: Promise<void>[] = [];
-          for (const o of batch) {
-            const length = Math.min(o.length, SIZE - o.offset);
-            if (taken.some(([s, e]) => o.offset < e && s < o.offset + length)) continue;
-            taken.push([o.offset, o.offset + length]);
-            if (o.kind === 'write') {
-              model.fill(o.value, o.offset, o.offset + length);
-              runs.push(top.node.write(filled(length, o.value), o.offset));
-            } else if (o.kind === 'zero') {
-              model.fill(0, o.offset, o.offset + length);
-              runs.push(top.node.writeZeroes(o.offset, length));
-            } else {
-              // Only whole clusters are dropped; they then read as zeroes.
-              const start = Math.ceil(o.offset / CLUSTER) * CLUSTER;
-              const end = Math.floor((o.offset + length) / CLUSTER) * CLUSTER;
-              if (end > start) model.fill(0, start, end);
-              runs.push(top.node.discard(o.offset, length));
+      fc.asyncProperty(
+        fc.array(fc.array(op, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }),
+        async (batches) => {
+          const graph = new BlockGraph();
+          const base = await addMemoryImage(graph, { nodeName: 'base', size: SIZE });
+          const pattern = Uint8Array.from({ length: SIZE }, (_, i) => (i * 7 + 3) & 0xff);
+          await base.node.write(pattern, 0);
+          const top = await addMemoryImage(graph, { nodeName: 'top', size: SIZE, backing: base.node });
+          const model = Uint8Array.from(pattern);
+          for (const batch of batches) {
+            // Requests in one batch run concurrently on disjoint ranges (overlapping concurrent
+            // writes have no defined result); batches run one after the other.
+            const taken: Array<[number, number]> = [];
+            const runs: Promise<void>[] = [];
+            for (const o of batch) {
+              const length = Math.min(o.length, SIZE - o.offset);
+              if (taken.some(([s, e]) => o.offset < e && s < o.offset + length)) continue;
+              taken.push([o.offset, o.offset + length]);
+              if (o.kind === 'write') {
+                model.fill(o.value, o.offset, o.offset + length);
+                runs.push(top.node.write(filled(length, o.value), o.offset));
+              } else if (o.kind === 'zero') {
+                model.fill(0, o.offset, o.offset + length);
+                runs.push(top.node.writeZeroes(o.offset, length));
+              } else {
+                // Only whole clusters are dropped; they then read as zeroes.
+                const start = Math.ceil(o.offset / CLUSTER) * CLUSTER;
+                const end = Math.floor((o.offset + length) / CLUSTER) * CLUSTER;
+                if (end > start) model.fill(0, start, end);
+                runs.push(top.node.discard(o.offset, length));
+              }
             }
+            await Promise.all(runs);
           }
-          await Promise.all(runs);
-        }
-        expect(Buffer.from(await readNode(top.node, 0, SIZE)).equals(Buffer.from(model))).toBe(true);
-        // The backing node never changes.
-        expect(Buffer.from(await readNode(base.node, 0, SIZE)).equals(Buffer.from(pattern))).toBe(true);
-      }),
+          expect(Buffer.from(await readNode(top.node, 0, SIZE)).equals(Buffer.from(model))).toBe(true);
+          // The backing node never changes.
+          expect(Buffer.from(await readNode(base.node, 0, SIZE)).equals(Buffer.from(pattern))).toBe(true);
+        },
+      ),
       { numRuns: 40 },
     );
   });

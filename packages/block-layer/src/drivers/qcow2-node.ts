@@ -1,19 +1,29 @@
-import type { BlockStatusExtent, ImageDriver, ImageFile } from '@strata/image-format';
+import { type BlockStatusExtent, type ImageDriver, type ImageFile, Qcow2Image } from '@strata/image-format';
 import { BlockError } from '../errors.js';
 import { backingChildClaim, metadataChildClaim } from '../graph/child-permissions.js';
 import type { BlockEdge } from '../graph/edge.js';
 import { BlockNode, type ImageInfo, type WriteZeroesOptions } from '../graph/node.js';
 import type { PermissionClaim } from '../graph/permissions.js';
 import { NodeImageFile } from '../io/node-image-file.js';
+import { NodeBackingDriver } from '../io/node-backing-driver.js';
 import { RangeLock } from '../io/range-lock.js';
 import { jsonFilename, nodeOptions } from './json-filename.js';
 
 /**
- * Opens an image-format driver on a file, **without following its backing file**: the
- * graph owns the backing link as a node, so the driver must read unallocated ranges as
- * zeroes and leave the rest to this node.
+ * Opens an image-format driver on a file **without opening its backing file**: the graph
+ * owns the backing link as a node. `backing` presents that node to the driver; a driver
+ * that takes it (its `backing` is then non-null) does copy-on-write against the graph
+ * itself. A driver that ignores it must read unallocated ranges as zeroes, and the node
+ * then composes the backing data on its own.
  */
-export type FormatOpener = (file: ImageFile, options: { readOnly: boolean }) => Promise<ImageDriver>;
+export type FormatOpener = (
+  file: ImageFile,
+  options: { readOnly: boolean; backing: ImageDriver },
+) => Promise<ImageDriver>;
+
+/** Opens qcow2 images with @strata/image-format's driver. */
+export const qcow2Opener: FormatOpener = (file, options) =>
+  Qcow2Image.open(file, { readOnly: options.readOnly, backing: options.backing });
 
 /** Cluster size assumed when the driver does not tell (qcow2's default). */
 const DEFAULT_CLUSTER_SIZE = 65536;
@@ -43,13 +53,21 @@ export class Qcow2Node extends BlockNode {
 
   /** Opens the driver through the `file` child; the child must be attached first. */
   async openDriver(): Promise<void> {
-    this.image = await this.opener(this.fileAdapter(), { readOnly: this.readOnly });
+    this.image = await this.opener(this.fileAdapter(), {
+      readOnly: this.readOnly,
+      backing: new NodeBackingDriver(() => this.backing),
+    });
   }
 
   /** The image-format driver (for header-level operations such as rewriting the backing string). */
   get imageDriver(): ImageDriver {
     if (!this.image) throw new BlockError('invalid-argument', `Node '${this.name}' is not open`);
     return this.image;
+  }
+
+  /** The driver reads the backing node itself (through {@link NodeBackingDriver}). */
+  private get driverComposes(): boolean {
+    return this.image?.backing != null;
   }
 
   get clusterSize(): number {
@@ -87,7 +105,7 @@ export class Qcow2Node extends BlockNode {
     const image = this.imageDriver;
     await image.read(buf, offset);
     const backing = this.backing;
-    if (!backing) return;
+    if (!backing || this.driverComposes) return;
     for (const extent of await image.blockStatus(offset, buf.length)) {
       if (extent.status !== 'unallocated') continue;
       await readBacking(
@@ -99,7 +117,7 @@ export class Qcow2Node extends BlockNode {
   }
 
   protected async doWrite(buf: Uint8Array, offset: number): Promise<void> {
-    if (!this.backing) return this.imageDriver.write(buf, offset);
+    if (!this.backing || this.driverComposes) return this.imageDriver.write(buf, offset);
     const cluster = this.clusterSize;
     const start = Math.floor(offset / cluster) * cluster;
     const end = Math.min(this.length, Math.ceil((offset + buf.length) / cluster) * cluster);
@@ -119,7 +137,7 @@ export class Qcow2Node extends BlockNode {
   }
 
   protected async doWriteZeroes(offset: number, length: number, options: WriteZeroesOptions): Promise<void> {
-    if (!this.backing) return this.imageDriver.writeZeroes(offset, length, options);
+    if (!this.backing || this.driverComposes) return this.imageDriver.writeZeroes(offset, length, options);
     // With a backing node the driver must not deallocate (the backing would show through),
     // and partial clusters go through the copy-on-write path.
     const cluster = this.clusterSize;
@@ -135,7 +153,7 @@ export class Qcow2Node extends BlockNode {
   }
 
   protected async doDiscard(offset: number, length: number): Promise<void> {
-    if (!this.backing) return this.imageDriver.discard(offset, length);
+    if (!this.backing || this.driverComposes) return this.imageDriver.discard(offset, length);
     // Dropping clusters would expose the backing's old data; QEMU makes them read as zeroes.
     const cluster = this.clusterSize;
     const start = Math.ceil(offset / cluster) * cluster;

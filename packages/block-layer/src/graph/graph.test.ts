@@ -28,8 +28,12 @@ describe('BlockGraph', () => {
     await expect(graph.delete('zz')).rejects.toThrow("Failed to find node with node-name='zz'");
     const base = await addMemoryImage(graph, { nodeName: 'base' });
     const top = await addMemoryImage(graph, { nodeName: 'top', backing: base.node });
-    await expect(graph.delete('base')).rejects.toThrow("Node 'base' is busy: node is used as backing hd of 'top'");
-    await expect(graph.delete(top.file.name)).rejects.toThrow(`Node ${top.file.name} is not owned by the monitor`);
+    await expect(graph.delete('base')).rejects.toThrow(
+      "Node 'base' is busy: node is used as backing hd of 'top'",
+    );
+    await expect(graph.delete(top.file.name)).rejects.toThrow(
+      `Node ${top.file.name} is not owned by the monitor`,
+    );
     const vda = BlockBackend.attach(graph, top.node, { name: 'vda' });
     await expect(graph.delete('top')).rejects.toThrow('Node top is in use');
     vda.detach();
@@ -55,10 +59,16 @@ describe('BlockGraph', () => {
     const graph = new BlockGraph();
     const a = await addMemoryImage(graph, { nodeName: 'a' });
     const b = await addMemoryImage(graph, { nodeName: 'b', backing: a.node });
-    expect(() => graph.setBacking(a.node, b.node)).toThrow("Making 'b' a backing child of 'a' would create a cycle");
-    expect(() => graph.setBacking(a.node, a.node)).toThrow("Making 'a' a backing child of 'a' would create a cycle");
+    expect(() => graph.setBacking(a.node, b.node)).toThrow(
+      "Making 'b' a backing child of 'a' would create a cycle",
+    );
+    expect(() => graph.setBacking(a.node, a.node)).toThrow(
+      "Making 'a' a backing child of 'a' would create a cycle",
+    );
     const nul = addNullNode(graph, { nodeName: 'n' });
-    expect(() => graph.setBacking(nul, a.node)).toThrow("Driver 'null-co' of node 'n' does not support backing files");
+    expect(() => graph.setBacking(nul, a.node)).toThrow(
+      "Driver 'null-co' of node 'n' does not support backing files",
+    );
     b.node.child('backing')!.frozen = true;
     expect(() => graph.setBacking(b.node, null)).toThrow("Cannot change 'backing' link from 'b' to 'a'");
     expect(b.node.backing).toBe(a.node);
@@ -138,8 +148,16 @@ describe('BlockGraph', () => {
     expect(keys(ours(top.file.name).image)).toEqual(keys(qemuFile['image'] as object));
     expect(ours('nul').file).toBe('json:{"driver": "null-co", "size": 16777216}');
     expect(ours('nul').file).toBe(qemuNull.file);
-    expect(ours('top')).toMatchObject({ ro: false, drv: 'qcow2', backing_file: '/images/base.img', file: '/images/top.img' });
-    expect(ours('top').image).toMatchObject({ 'backing-filename': 'base.img', 'full-backing-filename': '/images/base.img' });
+    expect(ours('top')).toMatchObject({
+      ro: false,
+      drv: 'qcow2',
+      backing_file: '/images/base.img',
+      file: '/images/top.img',
+    });
+    expect(ours('top').image).toMatchObject({
+      'backing-filename': 'base.img',
+      'full-backing-filename': '/images/base.img',
+    });
     expect(ours('base').ro).toBe(true);
   });
 
@@ -148,17 +166,25 @@ describe('BlockGraph', () => {
     const src = await addMemoryImage(graph, { nodeName: 'src', path: '/images/ts.qcow2' });
     const ovl = await addMemoryImage(graph, { nodeName: 'ovl', path: '/images/ovl.qcow2' });
     graph.setBacking(ovl.node, src.node);
-    const recorded = recordedNodes('transaction-abort-and-snapshot.txt').find((n) => n['node-name'] === 'ovl')!;
+    const recorded = recordedNodes('transaction-abort-and-snapshot.txt').find(
+      (n) => n['node-name'] === 'ovl',
+    )!;
     expect(queryNamedBlockNodes(graph).find((n) => n['node-name'] === 'ovl')!.file).toBe(recorded.file);
   });
 });
 
 /** The nodes of the first `query-named-block-nodes` answer in a transcript. */
-function recordedNodes(file = 'stream.txt'): Array<Record<string, unknown> & { 'node-name': string; drv: string; file: string }> {
+function recordedNodes(
+  file = 'stream.txt',
+): Array<Record<string, unknown> & { 'node-name': string; drv: string; file: string }> {
   void jobEvents;
   for (const line of loadTranscript(file).split('\n')) {
     if (line.startsWith('S: ') && line.includes('"node-name"') && line.includes('"return": [')) {
-      return (JSON.parse(line.slice(3)) as { return: Array<Record<string, unknown> & { 'node-name': string; drv: string; file: string }> }).return;
+      return (
+        JSON.parse(line.slice(3)) as {
+          return: Array<Record<string, unknown> & { 'node-name': string; drv: string; file: string }>;
+        }
+      ).return;
     }
   }
   throw new Error(`no query-named-block-nodes answer in ${file}`);

@@ -354,14 +354,19 @@ export class BlockGraph {
     await this.drop(node);
   }
 
-  /** Closes every node (for shutdown), users first. */
+  /**
+   * Closes every node (for shutdown): parents before their children, so formats write
+   * back through files that are still open. Users (backends, jobs) must be gone or idle.
+   */
   async closeAll(): Promise<void> {
-    for (const node of [...this.list]) {
-      if (this.list.includes(node) && node.parents.length === 0) await this.drop(node);
-    }
-    for (const node of [...this.list]) {
-      this.list.splice(this.list.indexOf(node), 1);
-      await node.close();
+    while (this.list.length > 0) {
+      const top =
+        this.list.find(
+          (n) =>
+            !n.parents.some((e) => e.parent.kind === 'node' && this.list.includes(e.parent as BlockNode)),
+        ) ?? this.list[0]!;
+      this.list.splice(this.list.indexOf(top), 1);
+      await top.close();
     }
   }
 

@@ -34,10 +34,19 @@ function recorded(file: string, id: string): string[] {
 describe('job events match QEMU transcripts', () => {
   it('mirror-manual-finalize: m1 with auto-finalize and auto-dismiss off', async () => {
     const { make, shapes } = setup();
-    const job = make({ id: 'm1', type: 'mirror', readyPhase: true, steps: 2, autoFinalize: false, autoDismiss: false });
+    const job = make({
+      id: 'm1',
+      type: 'mirror',
+      readyPhase: true,
+      steps: 2,
+      autoFinalize: false,
+      autoDismiss: false,
+    });
     job.start();
     await job.until((j) => j.status === 'ready');
-    await expect(job.finalize()).rejects.toThrow("Job 'm1' in state 'ready' cannot accept command verb 'finalize'");
+    await expect(job.finalize()).rejects.toThrow(
+      "Job 'm1' in state 'ready' cannot accept command verb 'finalize'",
+    );
     expect(() => job.dismiss()).toThrow("Job 'm1' in state 'ready' cannot accept command verb 'dismiss'");
     job.complete();
     await job.until((j) => j.status === 'pending');
@@ -91,7 +100,9 @@ describe('job events match QEMU transcripts', () => {
     const { make, manager, graph, shapes } = setup();
     const slow = make({ id: 'slow', type: 'mirror', readyPhase: true, hold: true, steps: 1, speed: 1 });
     slow.start();
-    expect(() => slow.complete()).toThrow("Job 'slow' in state 'running' cannot accept command verb 'complete'");
+    expect(() => slow.complete()).toThrow(
+      "Job 'slow' in state 'running' cannot accept command verb 'complete'",
+    );
     slow.userPause();
     await slow.until((j) => j.status === 'paused');
     expect(() => slow.userPause()).toThrow('Job is already paused');
@@ -123,7 +134,9 @@ describe('job events match QEMU transcripts', () => {
     pm.start();
     pm.userPause();
     await pm.until((j) => j.status === 'paused');
-    await expect(manager.blockJobCancel('pm')).rejects.toThrow("The block job for device 'pm' is currently paused");
+    await expect(manager.blockJobCancel('pm')).rejects.toThrow(
+      "The block job for device 'pm' is currently paused",
+    );
     await manager.blockJobCancel('pm', true);
     await pm.until((j) => j.status === 'null');
     expect(shapes('pm')).toEqual(recorded('pause-then-cancel.txt', 'pm'));
@@ -144,10 +157,20 @@ describe('job events match QEMU transcripts', () => {
 
   it('job-error-stop-and-create: stop policy (me), early failure (g), create jobs (cr1)', async () => {
     const { make, manager, shapes, log } = setup();
-    const me = make({ id: 'me', type: 'mirror', readyPhase: true, steps: 3, ioError: { at: 2, policy: 'stop' } });
+    const me = make({
+      id: 'me',
+      type: 'mirror',
+      readyPhase: true,
+      steps: 3,
+      ioError: { at: 2, policy: 'stop' },
+    });
     me.start();
     await me.until((j) => j.status === 'paused');
-    expect(manager.queryBlockJobs()[0]).toMatchObject({ 'io-status': 'failed', status: 'paused', paused: true });
+    expect(manager.queryBlockJobs()[0]).toMatchObject({
+      'io-status': 'failed',
+      status: 'paused',
+      paused: true,
+    });
     manager.get('me').userResume();
     await me.until((j) => j.status === 'ready');
     expect(manager.queryBlockJobs()[0]).toMatchObject({ 'io-status': 'ok', ready: true });
@@ -191,7 +214,14 @@ describe('job events match QEMU transcripts', () => {
     const node = addNullNode(graph, { nodeName: 'src', size: 16 << 20 });
     const txn = new JobTxn();
     const ok = make({ id: 'g-ok', type: 'backup', hold: true, steps: 16, txn });
-    const bad = make({ id: 'g-bad', type: 'backup', hold: true, steps: 16, txn, ioError: { at: 1, policy: 'report' } });
+    const bad = make({
+      id: 'g-bad',
+      type: 'backup',
+      hold: true,
+      steps: 16,
+      txn,
+      ioError: { at: 1, policy: 'report' },
+    });
     ok.addNode(node, 'main node', CLAIMS.reader);
     bad.addNode(addNullNode(graph, { size: 16 << 20 }), 'main node', CLAIMS.reader);
     const section = await drain(graph, [node]);

@@ -9,7 +9,12 @@ import { Transaction } from './transaction.js';
  * `node`, and every user of `node` moves to the overlay. Registered in `tran`, so an
  * abort gives `node` its users back and detaches the overlay's backing.
  */
-export function appendOverlay(graph: BlockGraph, overlay: BlockNode, node: BlockNode, tran: Transaction): void {
+export function appendOverlay(
+  graph: BlockGraph,
+  overlay: BlockNode,
+  node: BlockNode,
+  tran: Transaction,
+): void {
   graph.setBacking(overlay, node, tran);
   graph.replaceNode(node, overlay, tran, (edge) => edge.parent === overlay);
 }
