@@ -113,5 +113,11 @@ export { type JobRunResult, type RunJobOptions, runJob } from './client/job-runn
 
 /** QEMU's key=value option syntax. */
 export { type KeyvalOptions, parseKeyval } from './keyval/keyval-parse.js';
+/** qemu-storage-daemon's QAPI-typed command-line options. */
+export {
+  parseDaemonOption,
+  STORAGE_DAEMON_OPTIONS,
+  type StorageDaemonOption,
+} from './keyval/daemon-options.js';
 /** Command-line option arguments (keyval or JSON) converted with the schema. */
 export { type OptionArgumentOptions, parseOptionArgument } from './keyval/option-argument.js';

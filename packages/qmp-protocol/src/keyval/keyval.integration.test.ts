@@ -7,6 +7,7 @@ import {
   type RunningDaemon,
   startStorageDaemon,
 } from '../test-support/storage-daemon.js';
+import { parseDaemonOption, type StorageDaemonOption } from './daemon-options.js';
 import { parseOptionArgument } from './option-argument.js';
 
 /** Runs the real daemon with one bad option; it prints `...: <option> <value>: <message>` and exits. */
@@ -53,6 +54,28 @@ describe('differential: option parsing vs qemu-storage-daemon', () => {
   for (const value of blockdevCases) {
     it(`--blockdev ${value}`, async () => {
       expect(ourError(value, 'BlockdevOptions', 'driver')).toBe(await daemonError('--blockdev', value));
+    });
+  }
+
+  const otherCases: [StorageDaemonOption, string][] = [
+    ['--object', 'bogus,id=x'],
+    ['--object', 'secret,id=s,data=x,format=bogus'],
+    ['--monitor', 'chardev=nochar,mode=bogus'],
+    ['--nbd-server', 'unix'],
+    ['--export', 'bogus,id=e'],
+    ['--export', 'nbd,id=e,node-name=n,writable=x'],
+  ];
+  for (const [option, value] of otherCases) {
+    it(`${option} ${value}`, async () => {
+      let ours: string;
+      try {
+        parseDaemonOption(option, value);
+        ours = 'accepted';
+      } catch (error) {
+        if (!(error instanceof KeyvalError)) throw error;
+        ours = error.message;
+      }
+      expect(ours).toBe(await daemonError(option, value));
     });
   }
 
