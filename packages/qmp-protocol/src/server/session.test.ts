@@ -231,6 +231,16 @@ describe('QmpSession under hostile input keeps serving', () => {
     await stillServes(connection);
   });
 
+  it('a flood of tiny messages in one chunk is answered in order', async () => {
+    const connection = await start();
+    connection.send('[]'.repeat(20000));
+    connection.send('{"execute":"query-jobs","id":"last"}');
+    for (let i = 0; i < 50; i++) await connection.settle();
+    const out = connection.take().split('\r\n');
+    expect(out.filter((l) => l.includes('QMP input must be a JSON object'))).toHaveLength(20000);
+    expect(out[out.length - 2]).toBe('{"return": [], "id": "last"}');
+  });
+
   it('invalid UTF-8 in a string gets the QEMU error reply', async () => {
     const connection = await start();
     connection.send(

@@ -35,7 +35,10 @@ const NEGOTIATION_HINT = "Expecting capabilities negotiation with 'qmp_capabilit
  */
 export class QmpSession {
   private readonly decoder: JsonStreamDecoder;
-  private readonly queue: DecodedMessage[] = [];
+  // Requests waiting their turn; `head` advances instead of shifting so a flood of tiny messages
+  // costs linear time.
+  private queue: DecodedMessage[] = [];
+  private head = 0;
   private running = false;
   private paused = false;
   private closeAfterCurrent = false;
@@ -75,7 +78,7 @@ export class QmpSession {
       }
       this.queue.push(message);
     }
-    if (this.queue.length > this.host.maxQueuedRequests && !this.paused) {
+    if (this.queued > this.host.maxQueuedRequests && !this.paused) {
       this.paused = true;
       this.transport.pause?.();
     }
@@ -86,7 +89,8 @@ export class QmpSession {
   close(): void {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';
-    this.queue.length = 0;
+    this.queue = [];
+    this.head = 0;
     this.host.sessionClosed(this);
   }
 
@@ -111,6 +115,10 @@ export class QmpSession {
     this.transport.write(utf8.encode(encodeQmpMessage(message, { keyOrder: this.host.keyOrder })));
   }
 
+  private get queued(): number {
+    return this.queue.length - this.head;
+  }
+
   private isOobRequest(value: JsonValue): boolean {
     return (
       this.oob && isJsonObject(value) && Object.hasOwn(value, 'exec-oob') && !Object.hasOwn(value, 'execute')
@@ -121,15 +129,19 @@ export class QmpSession {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.queue.length > 0 && this.currentState !== 'closed') {
-        const message = this.queue.shift()!;
+      while (this.queued > 0 && this.currentState !== 'closed') {
+        const message = this.queue[this.head++]!;
+        if (this.head === this.queue.length) {
+          this.queue = [];
+          this.head = 0;
+        }
         await this.handle(message);
         if (this.closeAfterCurrent) {
           this.close();
           this.transport.end();
           return;
         }
-        if (this.paused && this.queue.length <= this.host.maxQueuedRequests) {
+        if (this.paused && this.queued <= this.host.maxQueuedRequests) {
           this.paused = false;
           this.transport.resume?.();
         }

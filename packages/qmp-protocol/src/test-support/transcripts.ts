@@ -38,7 +38,6 @@ export function readTextTranscript(name: string): { greeting: string; steps: Tra
 
 /** Decodes a Python bytes literal such as `b'{"a": 1}\r\n'` into bytes. */
 export function pythonBytes(literal: string): Uint8Array {
-  const quote = literal[1];
   const body = literal.slice(2, -1);
   const out: number[] = [];
   for (let i = 0; i < body.length; i++) {
@@ -58,7 +57,6 @@ export function pythonBytes(literal: string): Uint8Array {
       out.push(92, next.charCodeAt(0));
     }
   }
-  void quote;
   return Uint8Array.from(out);
 }
 
