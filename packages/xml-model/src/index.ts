@@ -42,6 +42,7 @@ export type {
   StorageSource,
   StorageType,
 } from './disk/types.js';
+export type { BootOrder, DeviceAddress } from './disk/device-info.js';
 export { formatDiskXml, parseDiskXml } from './disk/disk-xml.js';
 export type { DiskParseOptions } from './disk/disk-xml.js';
 export { applyQemuDiskDefaults } from './disk/qemu-defaults.js';

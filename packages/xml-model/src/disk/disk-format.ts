@@ -1,5 +1,6 @@
 import { isRuntimeMode } from '../mode.js';
 import type { AttributeSpec, LibvirtXmlWriter } from '../xml/writer.js';
+import { writeAddress, writeBoot } from './device-info.js';
 import { writeMirror } from './mirror.js';
 import {
   DISK_CHILD_ORDER,
@@ -84,6 +85,10 @@ export function writeDisk(w: LibvirtXmlWriter, disk: DiskDef, parentCtx: SourceF
     if (alias !== undefined && (isRuntimeMode(ctx.mode) || alias.startsWith('ua-'))) {
       items.push({ name: 'alias', write: () => d.element('alias', [['name', alias]]) });
     }
+    const { serial, boot, address } = disk;
+    if (serial !== undefined) items.push({ name: 'serial', write: () => d.textElement('serial', serial) });
+    if (boot) items.push({ name: 'boot', write: () => writeBoot(d, boot) });
+    if (address) items.push({ name: 'address', write: () => writeAddress(d, address) });
     for (const el of disk.extraElements) {
       if (STATUS_ONLY.has(el.name) && ctx.mode !== 'status') continue;
       items.push({ name: el.name, write: () => d.generic(el) });

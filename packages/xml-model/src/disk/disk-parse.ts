@@ -1,6 +1,7 @@
 import { isRuntimeMode } from '../mode.js';
 import { enumAttr, errorAt, parseUnsigned } from '../xml/fail.js';
 import { attr, childElements, firstChild, type XmlAttribute, type XmlElement } from '../xml/tree.js';
+import { parseAddress, parseBoot, parseSerial } from './device-info.js';
 import { parseMirror } from './mirror.js';
 import {
   parseBackingChain,
@@ -43,6 +44,9 @@ const TYPED_DISK_CHILDREN = new Set([
   'readonly',
   'shareable',
   'alias',
+  'serial',
+  'boot',
+  'address',
 ]);
 
 /**
@@ -121,6 +125,12 @@ export function parseDiskElement(el: XmlElement, parentCtx: SourceParseContext):
   const aliasEl = firstChild(el, 'alias');
   const alias = aliasEl ? attr(aliasEl, 'name') : undefined;
   if (alias !== undefined && (isRuntimeMode(ctx.mode) || alias.startsWith('ua-'))) disk.alias = alias;
+  const serialEl = firstChild(el, 'serial');
+  if (serialEl) disk.serial = parseSerial(serialEl);
+  const bootEl = firstChild(el, 'boot');
+  if (bootEl) disk.boot = parseBoot(bootEl);
+  const addressEl = firstChild(el, 'address');
+  if (addressEl) disk.address = parseAddress(addressEl);
   for (const child of childElements(el)) {
     if (TYPED_DISK_CHILDREN.has(child.name)) continue;
     if ((child.name === 'privateData' || child.name === 'diskSecretsPlacement') && ctx.mode !== 'status')

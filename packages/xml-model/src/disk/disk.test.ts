@@ -139,4 +139,29 @@ describe('libvirt details', () => {
     expect(disk.source.format).toBeUndefined();
     expect(disk.driver).toBeUndefined();
   });
+
+  it('PCI and drive addresses are written in libvirt canonical form; boot order and serial are typed', () => {
+    const xml =
+      "<disk type='file'>\n  <source file='/a'/>\n  <target dev='vda'/>\n  <serial>X</serial>\n  <boot loadparm='ab' order='2'/>\n  <address type='pci' slot='5' function='0x1' multifunction='on'/>\n</disk>\n";
+    const disk = parseDiskXml(xml);
+    expect(disk.serial).toBe('X');
+    expect(disk.boot).toEqual({ order: 2, loadparm: 'AB' });
+    expect(roundTrip(xml, 'inactive')).toContain(
+      "  <boot order='2' loadparm='AB'/>\n  <address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x1' multifunction='on'/>\n",
+    );
+    const drive = xml.replace(
+      "<address type='pci' slot='5' function='0x1' multifunction='on'/>",
+      "<address type='drive' unit='1' controller='0'/>",
+    );
+    expect(roundTrip(drive, 'inactive')).toContain(
+      "<address type='drive' controller='0' bus='0' target='0' unit='1'/>",
+    );
+    expect(() => parseDiskXml(xml.replace("slot='5'", "slot='0x20'"))).toThrow(
+      /Invalid PCI address slot='0x20'/,
+    );
+    expect(() => parseDiskXml(xml.replace("order='2'", "order='0'"))).toThrow(/incorrect boot order '0'/);
+    expect(() => parseDiskXml(xml.replace('<serial>X</serial>', '<serial>a;b</serial>'))).toThrow(
+      /disk serial \(a;b\) contains invalid characters/,
+    );
+  });
 });

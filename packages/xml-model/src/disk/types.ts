@@ -1,4 +1,5 @@
 import type { XmlAttribute, XmlElement } from '../xml/tree.js';
+import type { BootOrder, DeviceAddress } from './device-info.js';
 
 /** Storage types libvirt knows for a disk or image, plus Strata's replication and quorum nodes. */
 export const STORAGE_TYPES = [
@@ -223,11 +224,17 @@ export interface DiskDef {
   target?: DiskTarget;
   readonly: boolean;
   shareable: boolean;
+  /** `<serial>`: the serial number the guest sees. */
+  serial?: string;
   /** `<alias name=>`; only user aliases (`ua-`) survive an inactive parse. */
   alias?: string;
+  /** `<boot order=>`. */
+  boot?: BootOrder;
+  /** `<address>` of the guest device. */
+  address?: DeviceAddress;
   /**
-   * Child elements the model carries without typing (`auth`, `iotune`, `serial`, `address`,
-   * `boot`, `transient`, ...). They are written in libvirt's element order; names libvirt does not
+   * Child elements the model carries without typing (`auth`, `iotune`, `transient`, `wwn`,
+   * `encryption`, ...). They are written in libvirt's element order; names libvirt does not
    * know keep their relative order at the end.
    */
   extraElements: XmlElement[];

@@ -162,6 +162,11 @@ export function diskArbitrary(mode: XmlMode, dev: string): fc.Arbitrary<DiskDef>
           nil: undefined,
         },
       ),
+      serial: fc.option(fc.stringMatching(/^[A-Za-z0-9_.+-]{1,20}$/), { nil: undefined }),
+      boot: fc.option(fc.integer({ min: 1, max: 20 }), { nil: undefined }),
+      pci: fc.option(fc.tuple(fc.integer({ min: 0, max: 0x1f }), fc.integer({ min: 0, max: 7 })), {
+        nil: undefined,
+      }),
       alias: fc.option(
         mode === 'inactive' ? fc.constant('ua-disk') : fc.constantFrom('ua-disk', 'virtio-disk0'),
         { nil: undefined },
@@ -183,6 +188,20 @@ export function diskArbitrary(mode: XmlMode, dev: string): fc.Arbitrary<DiskDef>
       if (r.snapshot && !(r.snapshot === 'no' && r.readonly)) disk.snapshot = r.snapshot;
       if (r.mirror) disk.mirror = r.mirror;
       if (r.alias) disk.alias = r.alias;
+      if (r.serial !== undefined) disk.serial = r.serial;
+      if (r.boot !== undefined) disk.boot = { order: r.boot };
+      if (r.pci) {
+        const [slot, fn] = r.pci;
+        disk.address = {
+          type: 'pci',
+          attributes: [
+            ['domain', '0x0000'],
+            ['bus', '0x00'],
+            ['slot', `0x${slot.toString(16).padStart(2, '0')}`],
+            ['function', `0x${fn.toString(16)}`],
+          ],
+        };
+      }
       return disk;
     });
 }
