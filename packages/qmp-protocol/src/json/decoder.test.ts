@@ -200,6 +200,13 @@ describe('JsonStreamDecoder bounds', () => {
     expect(render(decoder.feed(utf8.encode('{"small": 1}')))).toEqual(['{"small":1}']);
   });
 
+  it('reports nesting the stack cannot hold as a nesting error even with the limit raised', () => {
+    const depth = 50_000;
+    const decoder = new JsonStreamDecoder({ maxDepth: depth * 2, maxTokenCount: depth * 4 });
+    const out = render(decoder.feed(utf8.encode(`${'['.repeat(depth)}${']'.repeat(depth)}`)));
+    expect(out).toEqual(['error(nesting): JSON nesting depth limit exceeded']);
+  });
+
   it('refuses a message with too many tokens', () => {
     const decoder = new JsonStreamDecoder({ maxTokenCount: 10 });
     expect(render(decoder.feed(utf8.encode('[1,2,3,4,5,6]')))[0]).toBe(

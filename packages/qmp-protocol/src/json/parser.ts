@@ -21,8 +21,11 @@ export function parseTokens(tokens: readonly JsonToken[]): JsonValue {
   try {
     return parser.parseValue();
   } catch (error) {
-    if (error instanceof SyntaxFailure)
+    if (error instanceof SyntaxFailure) {
       throw new JsonParseError('syntax', `JSON parse error, ${error.message}`);
+    }
+    // Only reachable when a caller raised the depth limit beyond what the stack holds.
+    if (error instanceof RangeError) throw new JsonParseError('nesting', 'JSON nesting depth limit exceeded');
     throw error;
   }
 }
