@@ -28,6 +28,7 @@ export type {
   DiskDef,
   DiskDevice,
   DiskDriver,
+  DiskSource,
   DiskTarget,
   ImageFormat,
   MirrorDef,

@@ -2,7 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatDomainXml, parseDomainXml } from '../domain/domain-xml.js';
 import { formatSnapshotXml, parseSnapshotXml } from '../snapshot/snapshot-xml.js';
-import { diskArbitrary, domainArbitrary, snapshotArbitrary } from '../test-support/arbitraries.js';
+import {
+  diskArbitrary,
+  domainArbitrary,
+  extensionDiskArbitrary,
+  snapshotArbitrary,
+} from '../test-support/arbitraries.js';
 import { formatDiskXml, parseDiskXml } from './disk-xml.js';
 
 describe('parse(format(model)) equals the model', () => {
@@ -22,6 +27,17 @@ describe('parse(format(model)) equals the model', () => {
           expect(parseDomainXml(formatDomainXml(domain, { mode }), { mode })).toEqual(domain);
         }),
         { numRuns: 150 },
+      );
+    });
+  }
+
+  for (const mode of ['inactive', 'live'] as const) {
+    it(`replication and quorum disks in the ${mode} form`, () => {
+      fc.assert(
+        fc.property(extensionDiskArbitrary('vda'), (disk) => {
+          expect(parseDiskXml(formatDiskXml(disk, { mode }), { mode })).toEqual(disk);
+        }),
+        { numRuns: 200 },
       );
     });
   }

@@ -242,6 +242,9 @@ export interface DiskDef {
   extraAttributes: XmlAttribute[];
 }
 
+/** The name the design notes use for a disk's storage description; the same as {@link StorageSource}. */
+export type DiskSource = StorageSource;
+
 /** Creates an empty source of the given type. */
 export function emptySource(type: StorageType): StorageSource {
   return {

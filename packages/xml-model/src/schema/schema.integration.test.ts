@@ -5,7 +5,7 @@ import { applyQemuDiskDefaults } from '../disk/qemu-defaults.js';
 import { formatDomainXml, parseDomainXml } from '../domain/domain-xml.js';
 import type { XmlMode } from '../mode.js';
 import { formatSnapshotXml, parseSnapshotXml } from '../snapshot/snapshot-xml.js';
-import { domainArbitrary, snapshotArbitrary } from '../test-support/arbitraries.js';
+import { domainArbitrary, extensionDiskArbitrary, snapshotArbitrary } from '../test-support/arbitraries.js';
 import { readVector } from '../test-support/corpus.js';
 import { readExample } from '../test-support/examples.js';
 import { type SchemaKind, validateWithSchema } from './xmllint.js';
@@ -100,6 +100,17 @@ describe('Strata-formatted libvirt documents validate against libvirt 9.0 schema
 });
 
 describe("Strata's replication/quorum documents validate against the extension schema", () => {
+  it('random replication and quorum disks inside a domain', async () => {
+    const samples = fc.sample(fc.tuple(domainArbitrary('inactive'), extensionDiskArbitrary('vdz')), {
+      numRuns: 10,
+      seed: 4444,
+    });
+    for (const [domain, disk] of samples) {
+      domain.devices = [...(domain.devices ?? []), { kind: 'disk', disk }];
+      await expectValid(formatDomainXml(domain), 'domain', true);
+    }
+  });
+
   for (const example of ['colo-primary.xml', 'colo-secondary.xml']) {
     it(`${example} as formatted validates with the extension and fails libvirt's own schema`, async () => {
       const xml = formatDomainXml(parseDomainXml(readExample(example)));

@@ -309,3 +309,80 @@ export function snapshotArbitrary(): fc.Arbitrary<SnapshotDef> {
       return def;
     });
 }
+
+/** A file image with an explicit format and index, as used inside Strata's extension disks. */
+function indexedFile(): fc.Arbitrary<StorageSource> {
+  return fc
+    .record({ path: absPath, format, index })
+    .map(({ path, format: fmt, index: i }) => ({
+      ...base('file'),
+      path,
+      format: fmt,
+      index: i,
+      backingStore: { kind: 'end' },
+    }));
+}
+
+/**
+ * A quorum disk over one to three images, or a secondary replication disk over an active and a
+ * hidden qcow2 image ending in a reference (Strata's extension), in any form.
+ */
+export function extensionDiskArbitrary(dev: string): fc.Arbitrary<DiskDef> {
+  const quorum = fc
+    .record({
+      children: fc.array(indexedFile(), { minLength: 1, maxLength: 3 }),
+      threshold: fc.integer({ min: 1, max: 3 }),
+      readPattern: fc.option(fc.constantFrom('quorum', 'fifo') as fc.Arbitrary<'quorum' | 'fifo'>, {
+        nil: undefined,
+      }),
+      index: fc.option(index, { nil: undefined }),
+    })
+    .map((r): StorageSource => {
+      const src: StorageSource = {
+        ...base('quorum'),
+        quorum: { threshold: Math.min(r.threshold, r.children.length) },
+        children: r.children,
+      };
+      if (r.readPattern && src.quorum) src.quorum.readPattern = r.readPattern;
+      if (r.index !== undefined) src.index = r.index;
+      return src;
+    });
+  const replication = fc
+    .record({
+      active: absPath,
+      hidden: absPath,
+      refDev: fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/),
+      refIndex: index,
+    })
+    .map((r): StorageSource => {
+      const reference: StorageSource = {
+        ...base('replication'),
+        reference: { dev: r.refDev, index: r.refIndex },
+      };
+      const hidden: StorageSource = {
+        ...base('file'),
+        path: r.hidden,
+        format: 'qcow2',
+        backingStore: { kind: 'image', image: reference },
+      };
+      const active: StorageSource = {
+        ...base('file'),
+        path: r.active,
+        format: 'qcow2',
+        backingStore: { kind: 'image', image: hidden },
+      };
+      return { ...base('replication'), replication: { mode: 'secondary' }, children: [active] };
+    });
+  return fc.oneof(quorum, replication).map(
+    (source): DiskDef => ({
+      element: 'disk',
+      device: 'disk',
+      source,
+      target: { dev, bus: 'virtio', extraAttributes: [] },
+      readonly: false,
+      shareable: false,
+      extraElements: [],
+      extraAttributes: [],
+    }),
+  );
+}
