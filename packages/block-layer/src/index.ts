@@ -141,3 +141,10 @@ export {
 } from './transaction/qmp-transaction.js';
 /** `blockdev-snapshot` and overlay insertion. */
 export { appendOverlay, SnapshotAction, type SnapshotOptions } from './transaction/snapshot.js';
+
+// ---- stream --------------------------------------------------------------------------
+/** The copy-on-read filter the stream job inserts. */
+export { CopyOnReadFilter } from './drivers/copy-on-read-filter.js';
+/** The stream job and the `block-stream` command. */
+export { STREAM_CHUNK, StreamJob, type StreamJobOptions } from './job/stream-job.js';
+export { type BlockStreamArgs, blockStream } from './job/block-stream.js';

@@ -370,6 +370,14 @@ export class BlockGraph {
     }
   }
 
+  /**
+   * Closes `node` if it was opened implicitly and nothing uses it any more (QEMU drops a
+   * node with its last reference), and then its children in the same way.
+   */
+  async dropIfUnused(node: BlockNode): Promise<void> {
+    if (!node.monitorOwned && node.parents.length === 0 && this.list.includes(node)) await this.drop(node);
+  }
+
   /** Unregisters and closes `node`, then any implicit child left without users. */
   private async drop(node: BlockNode): Promise<void> {
     const children = node.children.map((e) => e.child);

@@ -81,8 +81,13 @@ export abstract class BlockJob extends Job implements BlockUser {
    * block_job_add_bdrv). Refused if the node is already used by another job.
    */
   addNode(node: BlockNode, role: string, claim: PermissionClaim): BlockEdge {
-    const blocker = node.blockers.values().next();
-    if (!blocker.done) throw new BlockError('busy', `Node '${node.name}' is busy: ${blocker.value}`);
+    // Only another job excludes this one; a backing link allows stream and commit (QEMU
+    // unblocks those operations on backing nodes), and commands check the rest themselves.
+    for (const [owner, reason] of node.blockers) {
+      if (owner instanceof BlockJob && owner !== this) {
+        throw new BlockError('busy', `Node '${node.name}' is busy: ${reason}`);
+      }
+    }
     const edge = this.graph.attachUser(this, node, role, claim);
     this.edges.push(edge);
     node.blockers.set(this, `block device is in use by block job: ${this.type}`);
@@ -174,7 +179,7 @@ export abstract class BlockJob extends Job implements BlockUser {
     if (this.id !== null) this.emit({ event: 'BLOCK_JOB_PENDING', data: { type: this.type, id: this.id } });
   }
 
-  protected override releaseResources(): void {
+  protected override async releaseResources(): Promise<void> {
     this.releaseNodes();
   }
 

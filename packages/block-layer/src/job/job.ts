@@ -124,7 +124,7 @@ export abstract class Job {
   /** Events specific to the end of the job (block jobs send BLOCK_JOB_*). */
   protected onFinalized(_cancelled: boolean): void {}
   /** Releases what the job holds (nodes, permissions), whether or not it ever started. */
-  protected releaseResources(): void {}
+  protected async releaseResources(): Promise<void> {}
   /** Sent when the job moves to pending with auto-finalize off. */
   protected onPending(): void {}
 
@@ -431,7 +431,7 @@ export abstract class Job {
     } finally {
       await this.clean();
     }
-    this.releaseResources();
+    await this.releaseResources();
     if (this.started) this.onFinalized(this.isCancelled);
     this.txn.remove(this);
     this.transition('concluded');

@@ -23,6 +23,7 @@ export async function addMemoryImage(
     readOnly?: boolean;
     backingFileName?: string;
     path?: string;
+    monitorOwned?: boolean;
   } = {},
 ): Promise<{ node: Qcow2Node; file: FileNode; memory: MemoryFile }> {
   const memory = new MemoryFile(options.path ?? `/mem/${options.nodeName ?? 'img'}.img`);
@@ -40,6 +41,7 @@ export async function addMemoryImage(
   };
   if (options.nodeName !== undefined) nodeOptions.nodeName = options.nodeName;
   if (options.readOnly !== undefined) nodeOptions.readOnly = options.readOnly;
+  if (options.monitorOwned !== undefined) nodeOptions.monitorOwned = options.monitorOwned;
   const node = await addQcow2Node(graph, nodeOptions);
   return { node, file, memory };
 }
