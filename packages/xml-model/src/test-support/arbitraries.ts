@@ -312,15 +312,13 @@ export function snapshotArbitrary(): fc.Arbitrary<SnapshotDef> {
 
 /** A file image with an explicit format and index, as used inside Strata's extension disks. */
 function indexedFile(): fc.Arbitrary<StorageSource> {
-  return fc
-    .record({ path: absPath, format, index })
-    .map(({ path, format: fmt, index: i }) => ({
-      ...base('file'),
-      path,
-      format: fmt,
-      index: i,
-      backingStore: { kind: 'end' },
-    }));
+  return fc.record({ path: absPath, format, index }).map(({ path, format: fmt, index: i }) => ({
+    ...base('file'),
+    path,
+    format: fmt,
+    index: i,
+    backingStore: { kind: 'end' },
+  }));
 }
 
 /**
