@@ -153,15 +153,15 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     this.l1 = l1;
     this.l1Copied = l1Copied;
     this.snapshots = snapshots;
-    const needed = Math.ceil(header.size / this.clusterSize) * 8;
-    const l2CacheBytes = Math.min(Math.max(needed, 2 * this.clusterSize), L2_CACHE_MAX_BYTES);
-    this.l2Cache = new TableCache(
-      file,
-      this.clusterSize,
-      Math.max(2, Math.ceil(l2CacheBytes / this.clusterSize)),
-      'L2 table',
-    );
+    this.l2Cache = new TableCache(file, this.clusterSize, this.l2CacheTables(header.size), 'L2 table');
     refcounts.onFreed = (offset) => this.l2Cache.drop(offset);
+  }
+
+  /** QEMU's default L2 cache: enough tables to map the whole disk, at most 32 MiB, at least two. */
+  private l2CacheTables(size: number): number {
+    const needed = Math.ceil(size / this.clusterSize) * 8;
+    const bytes = Math.min(Math.max(needed, 2 * this.clusterSize), L2_CACHE_MAX_BYTES);
+    return Math.max(2, Math.ceil(bytes / this.clusterSize));
   }
 
   get virtualSize(): number {
@@ -936,6 +936,7 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
       await this.writeBackMetadata();
       this.header.size = newSize;
       await this.writeHeader();
+      this.l2Cache.capacity = this.l2CacheTables(newSize);
       this.bitmaps?.onResize(newSize);
     });
   }

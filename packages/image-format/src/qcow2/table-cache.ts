@@ -22,7 +22,8 @@ export class TableCache {
   constructor(
     private readonly file: ImageFile,
     private readonly clusterSize: number,
-    readonly capacity: number,
+    /** Clean tables kept; may be raised when the image grows. */
+    public capacity: number,
     private readonly what: string,
   ) {}
 
