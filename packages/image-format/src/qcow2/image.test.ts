@@ -226,6 +226,30 @@ describe('Qcow2Image write semantics', () => {
   });
 });
 
+describe('backing file changes and emptying', () => {
+  it('records a new backing file and empties the active state', async () => {
+    const { top, topFile } = await chain();
+    await top.write(new Uint8Array(8192).fill(1), 4096);
+    await top.setBackingFile('other.qcow2', 'raw');
+    expect(top.backingFileName).toBe('other.qcow2');
+    expect(top.backingFormat).toBe('raw');
+    await top.setBackingFile('base.qcow2', 'qcow2');
+    await top.makeEmpty();
+    expect(await top.blockStatus(0, 256 * K)).toEqual([
+      { offset: 0, length: 256 * K, status: 'unallocated' },
+    ]);
+    const buf = new Uint8Array(8192);
+    await top.read(buf, 4096);
+    expect(buf.every((b) => b === 0xbb)).toBe(true);
+    await top.setBackingFile(null, null);
+    await top.close();
+    const reopened = await openMemoryQcow2(topFile);
+    expect(reopened.backingFileName).toBeNull();
+    await reopened.close();
+    await expectClean(topFile);
+  });
+});
+
 describe('block status', () => {
   it('reports data, zero and unallocated ranges per layer and through the chain', async () => {
     const { top } = await chain();

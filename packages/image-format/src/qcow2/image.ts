@@ -966,6 +966,35 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
   }
 
   /**
+   * Changes the recorded backing file (and its format) without touching guest data, as
+   * `qemu-img rebase -u` does; `null` removes the backing file. Refused when the name or
+   * the header would not fit in cluster 0.
+   */
+  async setBackingFile(name: string | null, format: ImageFormatName | null): Promise<void> {
+    if (name !== null && name.length === 0)
+      throw err('invalid-argument', 'Empty backing file name', this.file.path);
+    await this.lock.exclusive(() =>
+      this.rewriteHeader((header) => {
+        header.backingFile = name;
+        header.backingFormat = name === null ? null : format;
+      }),
+    );
+  }
+
+  /**
+   * Drops every cluster of the active state so the image reads entirely from its backing
+   * file again (what `qemu-img commit` does to the top image unless told to keep it).
+   */
+  async makeEmpty(): Promise<void> {
+    this.checkWritable();
+    await this.lock.exclusive(async () => {
+      const clusters = Math.ceil(this.header.size / this.clusterSize);
+      await this.discardClusters(0, clusters, true);
+      await this.writeBackMetadata();
+    });
+  }
+
+  /**
    * Internal (create): gives every guest cluster an L2 entry and a host cluster without writing
    * data, table by table (the L2 table first, then its data clusters), and extends the file
    * over the last data cluster.
