@@ -56,7 +56,12 @@ describe('checkImage and qemu-img check on randomly damaged images', () => {
           const path = tmp.path(`f-${serial++}.qcow2`);
           await copyFile(template, path);
           await withImage(path, async (file) => {
-            for (const d of damages) {
+            // Refcount table damage goes last: refcount writes through a block pointer that
+            // now points far outside the file would grow the file by a terabyte.
+            const ordered = [...damages].sort(
+              (a, b) => Number(a.kind === 'reftable') - Number(b.kind === 'reftable'),
+            );
+            for (const d of ordered) {
               const clusters = await dataClusters(file);
               const stored = await refcounts(file);
               if (d.kind === 'refcount') {
@@ -103,7 +108,10 @@ describe('checkImage and qemu-img check on randomly damaged images', () => {
           await same(await checkImage(path), await qemuImgCheckRaw(theirs));
           const qemuRepair = await qemuImgCheckRaw(theirs, mode);
           const ours = await checkImage(path, { repair: mode });
-          if (qemuRepair.json !== null && qemuRepair.code !== 1) await same(ours, qemuRepair);
+          // QEMU "repairs" a refcount block pointing outside the file by growing the file up to
+          // it (possibly by terabytes); Strata rebuilds the refcount structure instead.
+          const grewFile = qemuRepair.stderr.includes('Repairing refcount block');
+          if (qemuRepair.json !== null && qemuRepair.code !== 1 && !grewFile) await same(ours, qemuRepair);
           else {
             // Where QEMU's repair gives up, ours may still succeed; whatever it claims must hold.
             const claimsClean = ours.failure === undefined && checkExitCode(ours) === 0;
@@ -113,7 +121,7 @@ describe('checkImage and qemu-img check on randomly damaged images', () => {
           if (qemuRepair.code === 0) expect((await qemuImgCheckRaw(path)).code).toBe(0);
         },
       ),
-      { numRuns: 60, seed: 11 },
+      { numRuns: 15, seed: 11 },
     );
-  });
+  }, 600_000);
 });

@@ -121,6 +121,9 @@ export class StoredRefcounts {
 
 /** Reads entry `i` of a refcount block whose entries are `bits` wide (1..64). */
 export function readEntry(block: Uint8Array, i: number, bits: number): bigint {
+  // The common widths without a per-byte BigInt loop: checks read every refcount.
+  if (bits === 16) return BigInt((block[i * 2]! << 8) | block[i * 2 + 1]!);
+  if (bits === 8) return BigInt(block[i]!);
   if (bits >= 8) {
     const bytes = bits / 8;
     let value = 0n;

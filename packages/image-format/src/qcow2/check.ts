@@ -421,8 +421,13 @@ class CheckRun {
     const end = this.refs[this.nbClusters] !== 0 ? this.nbClusters + 1 : this.nbClusters;
     const perBlock = this.stored.clustersPerBlock;
     let signalled = false;
+    let readable = false;
     for (let i = 0; i < end; i++) {
-      if (!this.stored.readable(i)) {
+      if (i % perBlock === 0 || i === 0) {
+        readable = this.stored.readable(i);
+        if (readable) await this.stored.prepare(i);
+      }
+      if (!readable) {
         // QEMU cannot read refcounts through a misaligned block pointer: it marks the image
         // corrupt once and counts every cluster of the block as a check error.
         if (!signalled) {
@@ -437,7 +442,6 @@ class CheckRun {
         this.result.checkErrors++;
         continue;
       }
-      if (i % perBlock === 0) await this.stored.prepare(i);
       const stored = this.stored.getLoaded(i);
       const expected = BigInt(this.refs[i]!);
       if (stored > 0n || expected > 0n) highestCluster = i;
