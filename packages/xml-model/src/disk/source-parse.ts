@@ -248,10 +248,13 @@ export function parseBackingChain(parent: XmlElement, image: StorageSource, ctx:
   const stores = childElements(parent, 'backingStore');
   if (image.type === 'quorum' || image.type === 'replication') {
     if (image.reference) return;
-    image.children = stores
-      .map((store) => parseBackingElement(store, ctx))
-      .filter((b) => b.kind === 'image')
-      .map((b) => b.image);
+    image.children = stores.map((store) => {
+      const child = parseBackingElement(store, ctx);
+      if (child.kind !== 'image') {
+        throw errorAt(store, `a child of a ${image.type} node must be an image with a type`, 'missing');
+      }
+      return child.image;
+    });
     if (image.type === 'quorum' && image.children.length === 0) {
       throw errorAt(parent, 'a quorum needs at least one <backingStore> child', 'missing');
     }

@@ -2,6 +2,7 @@ import { writeDisk } from '../disk/disk-format.js';
 import { sortByOrder } from '../disk/order.js';
 import type { SourceFormatContext } from '../disk/source-format.js';
 import { isRuntimeMode } from '../mode.js';
+import type { XmlElement } from '../xml/tree.js';
 import type { LibvirtXmlWriter } from '../xml/writer.js';
 import type { DomainDef, MemoryAmount, TypedDomainChild } from './types.js';
 
@@ -143,7 +144,7 @@ function writeTyped(
   }
 }
 
-function writeMetadata(w: LibvirtXmlWriter, el: import('../xml/tree.js').XmlElement): void {
+function writeMetadata(w: LibvirtXmlWriter, el: XmlElement): void {
   w.element(
     'metadata',
     el.attributes,

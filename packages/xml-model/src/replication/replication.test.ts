@@ -104,6 +104,17 @@ describe('refused replication and quorum documents', () => {
     expect(e.line).toBe(13);
   });
 
+  it('a terminator where a quorum child belongs', () => {
+    const e = parseError(
+      PRIMARY.replace(
+        "<backingStore type='file' index='2'>",
+        "<backingStore/>\n      <backingStore type='file' index='2'>",
+      ),
+    );
+    expect(e.detail).toBe('a child of a quorum node must be an image with a type');
+    expect(e.line).toBe(16);
+  });
+
   it('a replication node without a mode', () => {
     const e = parseError(PRIMARY.replace("<source mode='primary'/>", '<source/>'));
     expect(e.message).toContain('needs a mode');

@@ -24,6 +24,8 @@ export interface LoadOptions {
   redefine: boolean;
   internal: boolean;
   extensions: boolean;
+  /** Read a bare `<disk>` as a storage description only (no `<target>` needed). */
+  sourceOnly: boolean;
 }
 
 /** Reads a file, refusing one larger than the XML size bound before reading it. */
@@ -45,7 +47,11 @@ export async function readDocumentText(path: string): Promise<string> {
   return readFile(path, 'utf8');
 }
 
-/** Parses a document according to its root element (`domain`/`domstatus`, `domainsnapshot`, `disk`). */
+/**
+ * Parses a document according to its root element (`domain`, `domainsnapshot`, `disk`). A
+ * libvirt status document (`domstatus`) is read in the status form; only its `<domain>` is
+ * modelled.
+ */
 export function loadDocument(text: string, options: LoadOptions): LoadedDocument {
   const root = readXml(text).name;
   const common = { mode: options.mode, extensions: options.extensions };
@@ -69,7 +75,7 @@ export function loadDocument(text: string, options: LoadOptions): LoadedDocument
       };
     case 'disk':
     case 'replicationDisk':
-      return { kind: 'disk', text, disk: parseDiskXml(text, common) };
+      return { kind: 'disk', text, disk: parseDiskXml(text, { ...common, sourceOnly: options.sourceOnly }) };
     default:
       throw new XmlModelError(
         `unsupported root element <${root}> (expected domain, domainsnapshot or disk)`,

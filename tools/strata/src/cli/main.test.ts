@@ -130,3 +130,18 @@ describe('strata command line', () => {
     expect(r.out).toContain('xml validate FILE');
   });
 });
+
+describe('bare disks', () => {
+  const DISK =
+    "<disk type='file' device='disk'>\n  <driver name='qemu' type='qcow2'/>\n  <source file='/img/a.qcow2'/>\n</disk>\n";
+
+  it('need a target unless read with --source-only', async () => {
+    const path = await file('disk.xml', DISK);
+    const strict = await run(['xml', 'validate', path]);
+    expect(strict.status).toBe(1);
+    expect(strict.err).toContain('missing target information for device /img/a.qcow2');
+    const loose = await run(['xml', 'format', '--source-only', path]);
+    expect(loose.status).toBe(0);
+    expect(loose.out).toBe(DISK);
+  });
+});

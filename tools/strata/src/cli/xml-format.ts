@@ -17,20 +17,23 @@ Prints the document in the canonical form libvirt writes: two-space indentation,
 element and attribute order, empty elements self-closed, libvirt's escaping.
 
 options:
-  --inactive | --live | --status   the form the document is read in (default --inactive)
+  --inactive | --live | --status   the form the document is read in (default --inactive);
+                                   a <domstatus> document is read in the status form and its
+                                   <domain> is printed
   --output-mode MODE               write another form: inactive drops indexes, mirrors, ids
   --qemu-defaults                  add what libvirt's QEMU driver adds to disks (driver name,
                                    raw format, LUKS engine)
   --redefine, --internal           snapshot parse/format flags as libvirt's
   --domain-uuid UUID               write <domain><uuid> in a snapshot with no embedded domain
   --libvirt-only                   refuse Strata's replication/quorum extensions
+  --source-only                    read a bare <disk> as a storage description (no <target>)
 `;
 
 /** `strata xml format FILE`: the canonical form on stdout. */
 export async function xmlFormat(args: readonly string[], ctx: CliContext): Promise<number> {
   const parsed = parseArgs(
     args,
-    [...MODE_FLAGS, 'qemu-defaults', 'redefine', 'internal', 'libvirt-only', 'help'],
+    [...MODE_FLAGS, 'qemu-defaults', 'redefine', 'internal', 'libvirt-only', 'source-only', 'help'],
     ['output-mode', 'domain-uuid'],
   );
   if (parsed.flags.has('help')) {
@@ -51,6 +54,7 @@ export async function xmlFormat(args: readonly string[], ctx: CliContext): Promi
       redefine: parsed.flags.has('redefine'),
       internal: parsed.flags.has('internal'),
       extensions: !parsed.flags.has('libvirt-only'),
+      sourceOnly: parsed.flags.has('source-only'),
     });
     const qemu = parsed.flags.has('qemu-defaults');
     switch (doc.kind) {

@@ -15,6 +15,7 @@ options:
   --redefine                       read a snapshot as existing metadata (libvirt's REDEFINE)
   --internal                       read a snapshot in libvirt's private metadata form
   --libvirt-only                   refuse Strata's replication/quorum extensions
+  --source-only                    read a bare <disk> as a storage description (no <target>)
   --schemas DIR                    libvirt's schema directory (default $STRATA_LIBVIRT_SCHEMAS)
   --require-schema                 fail when the schema check cannot run
 `;
@@ -23,7 +24,7 @@ options:
 export async function xmlValidate(args: readonly string[], ctx: CliContext): Promise<number> {
   const parsed = parseArgs(
     args,
-    [...MODE_FLAGS, 'redefine', 'internal', 'libvirt-only', 'require-schema', 'help'],
+    [...MODE_FLAGS, 'redefine', 'internal', 'libvirt-only', 'source-only', 'require-schema', 'help'],
     ['schemas'],
   );
   if (parsed.flags.has('help')) {
@@ -44,6 +45,7 @@ export async function xmlValidate(args: readonly string[], ctx: CliContext): Pro
       redefine: parsed.flags.has('redefine'),
       internal: parsed.flags.has('internal'),
       extensions,
+      sourceOnly: parsed.flags.has('source-only'),
     });
     kindLabel = doc.kind;
     const semantic =
