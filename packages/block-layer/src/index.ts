@@ -63,6 +63,8 @@ export {
 // ---- dirty bitmaps -------------------------------------------------------------------
 /** Bit storage behind a dirty bitmap. */
 export { ArrayBitmapStore, type DirtyBitmapStore } from './bitmap/bitmap-store.js';
+/** The default store: image-format's DirtyBitmap (qcow2 bit order). */
+export { ImageFormatBitmapStore } from './bitmap/image-format-store.js';
 /** A dirty bitmap on a node, with busy/inconsistent flags and successors. */
 export {
   BdrvDirtyBitmap,

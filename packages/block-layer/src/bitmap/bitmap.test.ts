@@ -11,10 +11,16 @@ import {
   removeBitmap,
   setBitmapEnabled,
 } from './bitmap-commands.js';
-import { ArrayBitmapStore } from './bitmap-store.js';
+import { ArrayBitmapStore, type DirtyBitmapStore } from './bitmap-store.js';
+import { ImageFormatBitmapStore } from './image-format-store.js';
 import { BdrvDirtyBitmap } from './dirty-bitmap.js';
 
-describe('ArrayBitmapStore', () => {
+const STORES: Array<[string, (granularity: number, size: number) => DirtyBitmapStore]> = [
+  ['ArrayBitmapStore', (g, size) => new ArrayBitmapStore(g, size)],
+  ['ImageFormatBitmapStore', (g, size) => ImageFormatBitmapStore.create(g, size)],
+];
+
+describe.each(STORES)('%s', (_name, makeStore) => {
   it('matches a per-granule model under random set/reset', () => {
     fc.assert(
       fc.property(
@@ -24,7 +30,7 @@ describe('ArrayBitmapStore', () => {
         (ops) => {
           const g = 512;
           const size = 100_000;
-          const store = new ArrayBitmapStore(g, size);
+          const store = makeStore(g, size);
           const model = new Array<boolean>(Math.ceil(size / g)).fill(false);
           for (const op of ops) {
             if (op.set) store.set(op.offset, op.length);
@@ -54,9 +60,9 @@ describe('ArrayBitmapStore', () => {
   });
 
   it('merges across granularities and clones independently', () => {
-    const fine = new ArrayBitmapStore(512, 1 << 20);
+    const fine = makeStore(512, 1 << 20);
     fine.set(1000, 10);
-    const coarse = new ArrayBitmapStore(65536, 1 << 20);
+    const coarse = makeStore(65536, 1 << 20);
     coarse.mergeFrom(fine);
     expect(coarse.nextDirty(0)).toEqual({ offset: 0, length: 65536 });
     const copy = coarse.clone();

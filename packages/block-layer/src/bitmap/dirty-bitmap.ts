@@ -1,5 +1,6 @@
 import { BlockError } from '../errors.js';
-import { ArrayBitmapStore, type DirtyBitmapStore } from './bitmap-store.js';
+import type { DirtyBitmapStore } from './bitmap-store.js';
+import { ImageFormatBitmapStore } from './image-format-store.js';
 
 /** Longest bitmap name QEMU accepts (the qcow2 bitmap directory limit). */
 export const MAX_BITMAP_NAME_LENGTH = 1023;
@@ -54,9 +55,9 @@ export class BdrvDirtyBitmap {
     this.readOnly = options.readOnly ?? false;
   }
 
-  /** A fresh bitmap over a flat store. */
+  /** A fresh bitmap over image-format's bitmap storage. */
   static create(name: string | null, granularity: number, size: number): BdrvDirtyBitmap {
-    return new BdrvDirtyBitmap(name, new ArrayBitmapStore(granularity, size));
+    return new BdrvDirtyBitmap(name, ImageFormatBitmapStore.create(granularity, size));
   }
 
   get granularity(): number {
@@ -102,9 +103,13 @@ export class BdrvDirtyBitmap {
     if (this.successor) {
       throw new BlockError('in-use', 'Cannot create a successor for a bitmap that already has one');
     }
-    const successor = new BdrvDirtyBitmap(null, new ArrayBitmapStore(this.granularity, this.store.size), {
-      enabled: this.enabled,
-    });
+    const successor = new BdrvDirtyBitmap(
+      null,
+      ImageFormatBitmapStore.create(this.granularity, this.store.size),
+      {
+        enabled: this.enabled,
+      },
+    );
     this.enabled = false;
     this.successor = successor;
     this.busy = true;
