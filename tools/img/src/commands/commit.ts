@@ -4,7 +4,7 @@ import { getopt, OptionBag } from '../cli/getopt.js';
 import { loadEngine } from '../engine/index.js';
 import type { CreateSpec, EngineImage } from '../engine/types.js';
 import { Progress } from '../format/progress.js';
-import { closeAll, formatName, oneFilename, openWritable } from './common.js';
+import { closeAll, formatName, oneFilename, openWritable, withOpenContext } from './common.js';
 import { resolveBackingPath } from './image-info.js';
 import { type Layer, openBaseWritable, openLowerLayers } from './layers.js';
 
@@ -36,6 +36,18 @@ export async function commit(argv: string[], ctx: CommandContext): Promise<numbe
     noBacking: true,
   });
   const top: Layer = { path: filename, image: topImage };
+  try {
+    // The whole chain must open (no loop, no missing or unnamed-format file) before anything
+    // is written, as qemu-img opens it whole too.
+    await closeAll(
+      await withOpenContext(filename, () =>
+        engine.open(filename, { format: topImage.format, readOnly: true }),
+      ),
+    );
+  } catch (error) {
+    await closeAll(topImage);
+    throw error;
+  }
   let chain: Awaited<ReturnType<typeof openLowerLayers>> | undefined;
   let base: EngineImage | undefined;
   try {

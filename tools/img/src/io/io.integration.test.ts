@@ -10,20 +10,20 @@ let root: string;
 let remove: () => void;
 let counter = 0;
 
-beforeAll(() => {
+beforeAll(async () => {
   requirePeers();
   ({ dir: root, remove } = tempDir());
 });
 
 afterAll(() => remove?.());
 
-function twin(format: string, size: string): { ours: string; theirs: string } {
+async function twin(format: string, size: string): Promise<{ ours: string; theirs: string }> {
   counter++;
   const ours = join(root, `ours-${counter}`);
   const theirs = join(root, `theirs-${counter}`);
   for (const dir of [ours, theirs]) {
     mkdirSync(dir);
-    create(dir, ['-f', format, 'disk', size]);
+    await create(dir, ['-f', format, 'disk', size]);
   }
   return { ours, theirs };
 }
@@ -75,13 +75,13 @@ const scripts: Array<{ name: string; format: string; commands: string[] }> = [
   { name: 'a clean run succeeds', format: 'qcow2', commands: ['write -P 5 100 200', 'read -P 5 100 200'] },
 ];
 
-describe('strata-io matches qemu-io', () => {
+describe('strata-io matches qemu-io', async () => {
   for (const script of scripts) {
-    it(script.name, () => {
-      const { ours, theirs } = twin(script.format, '16M');
+    it(script.name, async () => {
+      const { ours, theirs } = await twin(script.format, '16M');
       const args = ['-f', script.format, ...script.commands.flatMap((c) => ['-c', c]), 'disk'];
-      const a = strataIo(args, ours);
-      const b = qemuIo(args, theirs);
+      const a = await strataIo(args, ours);
+      const b = await qemuIo(args, theirs);
       expect(withoutTiming(a.stdout)).toBe(withoutTiming(b.stdout));
       expect(a.stderr).toBe(b.stderr);
       expect(a.status).toBe(b.status);
@@ -89,37 +89,37 @@ describe('strata-io matches qemu-io', () => {
     });
   }
 
-  it('reports unknown commands and bad argument counts on stderr', () => {
-    const { ours, theirs } = twin('qcow2', '1M');
+  it('reports unknown commands and bad argument counts on stderr', async () => {
+    const { ours, theirs } = await twin('qcow2', '1M');
     const args = ['-f', 'qcow2', '-c', 'bogus', '-c', 'flush 1', '-c', 'read', 'disk'];
-    const a = strataIo(args, ours);
-    const b = qemuIo(args, theirs);
+    const a = await strataIo(args, ours);
+    const b = await qemuIo(args, theirs);
     expect(a.stderr).toBe(b.stderr);
     expect(a.stdout).toBe(b.stdout);
     expect(a.status).toBe(b.status);
   });
 
-  it('fails to open like qemu-io', () => {
-    const { ours, theirs } = twin('raw', '1M');
+  it('fails to open like qemu-io', async () => {
+    const { ours, theirs } = await twin('raw', '1M');
     for (const args of [
       ['-f', 'qcow2', '-c', 'read 0 1', 'disk'],
       ['-f', 'raw', '-c', 'read 0 1', 'missing'],
     ]) {
-      const a = strataIo(args, ours);
-      const b = qemuIo(args, theirs);
+      const a = await strataIo(args, ours);
+      const b = await qemuIo(args, theirs);
       expect(a.stderr.replaceAll('strata-io', 'qemu-io')).toBe(b.stderr);
       expect(a.status).toBe(b.status);
     }
   });
 
-  it('requires -f to open an image for writing, and reads a guessed format read-only', () => {
-    const { ours } = twin('qcow2', '1M');
+  it('requires -f to open an image for writing, and reads a guessed format read-only', async () => {
+    const { ours } = await twin('qcow2', '1M');
     const before = fileHash(join(ours, 'disk'));
-    const refused = strataIo(['-c', 'write 0 512', 'disk'], ours);
+    const refused = await strataIo(['-c', 'write 0 512', 'disk'], ours);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/^strata-io: can't open device disk: .*must be given with -f/);
     expect(fileHash(join(ours, 'disk'))).toBe(before);
-    const read = strataIo(['-r', '-c', 'read -P 0 0 512', 'disk'], ours);
+    const read = await strataIo(['-r', '-c', 'read -P 0 0 512', 'disk'], ours);
     expect(read.status).toBe(0);
     expect(read.stdout).toMatch(/^read 512\/512 bytes at offset 0\n/);
   });

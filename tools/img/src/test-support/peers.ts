@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,10 +17,25 @@ export interface RunResult {
   stderr: string;
 }
 
-function run(command: string, args: string[], cwd: string): RunResult {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (result.error) throw result.error;
-  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+/**
+ * Runs a process without blocking the test worker (a blocked worker misses the test runner's
+ * messages on this loaded machine).
+ */
+function run(command: string, args: string[], cwd: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(error);
+          return;
+        }
+        resolve({ status: error ? (error.code as number) : 0, stdout, stderr });
+      },
+    );
+  });
 }
 
 /**
@@ -43,27 +58,28 @@ export function requirePeers(): void {
 }
 
 /** Runs the built strata-img. */
-export function strataImg(args: string[], cwd: string): RunResult {
+export function strataImg(args: string[], cwd: string): Promise<RunResult> {
   return run(process.execPath, [join(binDir, 'strata-img.js'), ...args], cwd);
 }
 
 /** Runs the built strata-io. */
-export function strataIo(args: string[], cwd: string): RunResult {
+export function strataIo(args: string[], cwd: string): Promise<RunResult> {
   return run(process.execPath, [join(binDir, 'strata-io.js'), ...args], cwd);
 }
 
 /** Runs the real qemu-img. */
-export function qemuImg(args: string[], cwd: string): RunResult {
+export function qemuImg(args: string[], cwd: string): Promise<RunResult> {
   return run('qemu-img', args, cwd);
 }
 
 /** Runs the real qemu-io. */
-export function qemuIo(args: string[], cwd: string): RunResult {
+export function qemuIo(args: string[], cwd: string): Promise<RunResult> {
   return run('qemu-io', args, cwd);
 }
 
 /** Runs a command and throws with its output when it fails (for setting up scenarios). */
-export function must(result: RunResult, what: string): RunResult {
+export async function must(pending: Promise<RunResult>, what: string): Promise<RunResult> {
+  const result = await pending;
   if (result.status !== 0)
     throw new Error(`${what} failed (${result.status}): ${result.stderr}${result.stdout}`);
   return result;
