@@ -1,7 +1,9 @@
 /**
- * Escaping exactly as libvirt writes XML: the five markup characters become entities and
- * control characters other than tab, newline and carriage return are dropped (XML 1.0 cannot
- * carry them). libvirt uses single quotes around attribute values, so `'` must be escaped too.
+ * Escaping as libvirt writes XML: the five markup characters become entities (libvirt quotes
+ * attribute values with `'`, and uses the same escaping for text) and control characters other
+ * than tab, newline and carriage return are dropped. libvirt drops 0x01–0x19 but lets 0x1A–0x1F
+ * through, which yields XML no parser accepts; Strata drops those too. None of them can reach
+ * the model from parsed XML (XML 1.0 forbids them), only from models built in code.
  */
 export function escapeLibvirt(value: string): string {
   let out = '';
