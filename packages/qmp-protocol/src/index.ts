@@ -100,6 +100,8 @@ export {
   type QmpClientOptions,
   type QmpGreeting,
 } from './client/client.js';
+/** A client wired to a server in the same process, without sockets. */
+export { connectInProcess } from './in-process.js';
 /** Per-consumer event queues. */
 export {
   type EventFilter,

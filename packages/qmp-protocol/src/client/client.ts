@@ -1,4 +1,5 @@
-import { createConnection, type Socket } from 'node:net';
+import { createConnection } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { QmpConnectionError, QmpError, QmpTimeoutError } from '../errors.js';
 import type { QmpCommandMap } from '../generated/qapi-types.js';
 import { JsonStreamDecoder } from '../json/decoder.js';
@@ -57,9 +58,14 @@ export class QmpClient {
   private receivedGreeting: QmpGreeting | undefined;
   private closeWaiters: (() => void)[] = [];
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(private readonly socket: Duplex) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => this.onClose(new QmpConnectionError('closed', 'QMP connection closed')));
+    // QMP has no half-closed state: the server ending its side ends the connection.
+    socket.on('end', () => {
+      this.onClose(new QmpConnectionError('closed', 'QMP connection closed'));
+      socket.end(() => socket.destroy());
+    });
     socket.on('error', (error) =>
       this.onClose(new QmpConnectionError('closed', `QMP connection failed: ${error.message}`, error)),
     );
@@ -97,11 +103,23 @@ export class QmpClient {
       });
       socket.once('error', onError);
     });
+    return QmpClient.start(client, options);
+  }
+
+  /**
+   * Runs QMP over an already open byte stream (a socket, one end of an in-process pair, a
+   * serial line): reads the greeting and negotiates like {@link connect}.
+   */
+  static fromStream(stream: Duplex, options: QmpClientOptions = {}): Promise<QmpClient> {
+    return QmpClient.start(new QmpClient(stream), options);
+  }
+
+  private static async start(client: QmpClient, options: QmpClientOptions): Promise<QmpClient> {
     try {
-      await client.readGreeting(timeoutMs);
+      await client.readGreeting(options.timeoutMs ?? 10_000);
       if (options.negotiate !== false) await client.negotiate(options.enable ?? []);
     } catch (error) {
-      client.close();
+      await client.close();
       throw error;
     }
     return client;
@@ -187,8 +205,7 @@ export class QmpClient {
     if (this.closedError !== undefined && this.socket.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       this.closeWaiters.push(resolve);
-      this.socket.end();
-      this.socket.destroySoon();
+      this.socket.end(() => this.socket.destroy());
     });
   }
 

@@ -1,9 +1,10 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { QmpServer } from './server.js';
 import type { QmpSession } from './session.js';
 
-/** Binds one `node:net` socket to a new session of `server`. */
-export function attachSocket(server: QmpServer, socket: Socket): QmpSession {
+/** Binds one byte stream (a `node:net` socket, one end of an in-process pair) to a new session. */
+export function attachSocket(server: QmpServer, socket: Duplex): QmpSession {
   const session = server.connect({
     write: (data) => {
       if (!socket.destroyed) socket.write(data);
@@ -14,6 +15,11 @@ export function attachSocket(server: QmpServer, socket: Socket): QmpSession {
   });
   socket.on('data', (chunk: Buffer) => session.receive(chunk));
   socket.on('close', () => session.close());
+  // The client ending its side ends the session (streams may allow half-open connections).
+  socket.on('end', () => {
+    session.close();
+    socket.end();
+  });
   // A reset connection is an ordinary end of session, not a server failure.
   socket.on('error', () => session.close());
   return session;
