@@ -45,6 +45,7 @@ const cases: Array<[string, CreateQcow2Options, string[]]> = [
     { backingFile: 'base.qcow2', backingFormat: 'qcow2', compat: '0.10', size: 20 << 20 },
     ['-b', 'base.qcow2', '-F', 'qcow2', '-o', 'compat=0.10', '20M'],
   ],
+  ['zstd compression', { size: 1 << 30, compressionType: 'zstd' }, ['-o', 'compression_type=zstd', '1G']],
   [
     'preallocation=metadata',
     { size: 10 << 20, preallocation: 'metadata' },

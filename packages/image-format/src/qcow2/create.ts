@@ -3,6 +3,7 @@ import { ImageError } from '../errors.js';
 import { HostFile, type ImageFile } from '../image-file.js';
 import {
   COMPAT_LAZY_REFCOUNTS,
+  INCOMPAT_COMPRESSION,
   MAX_CLUSTER_BITS,
   MIN_CLUSTER_BITS,
   V2_HEADER_LENGTH,
@@ -26,6 +27,8 @@ export interface CreateQcow2Options {
   backingFile?: string;
   /** The backing file's format, recorded in the image. */
   backingFormat?: 'qcow2' | 'raw';
+  /** Compression of clusters written compressed: 'zlib' (default) or 'zstd' (compat 1.1 only). */
+  compressionType?: 'zlib' | 'zstd';
   /** 'metadata' allocates L2 tables and data clusters without writing data. */
   preallocation?: 'off' | 'metadata';
   /**
@@ -69,6 +72,13 @@ export async function createQcow2(target: string | ImageFile, options: CreateQco
       'Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)',
     );
   }
+  const zstd = options.compressionType === 'zstd';
+  if (options.compressionType !== undefined && options.compressionType !== 'zlib' && !zstd) {
+    invalid(`Unknown compression type '${String(options.compressionType)}'`);
+  }
+  if (zstd && version === 2) {
+    invalid('Compression type zstd requires compatibility level 1.1 or above (use compat=1.1 or greater)');
+  }
   if (options.backingFormat !== undefined && options.backingFile === undefined) {
     invalid('Backing file format specified without a backing file');
   }
@@ -102,12 +112,12 @@ export async function createQcow2(target: string | ImageFile, options: CreateQco
       refcountTableClusters: 1,
       nbSnapshots: 0,
       snapshotsOffset: 0,
-      incompatibleFeatures: 0n,
+      incompatibleFeatures: zstd ? INCOMPAT_COMPRESSION : 0n,
       compatibleFeatures: options.lazyRefcounts ? COMPAT_LAZY_REFCOUNTS : 0n,
       autoclearFeatures: 0n,
       refcountOrder,
       headerLength: version === 2 ? V2_HEADER_LENGTH : V3_HEADER_LENGTH,
-      compressionType: 0,
+      compressionType: zstd ? 1 : 0,
       unknownHeaderFields: new Uint8Array(0),
       backingFile: options.backingFile ?? null,
       backingFormat: options.backingFormat ?? null,

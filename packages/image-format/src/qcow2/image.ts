@@ -2,7 +2,7 @@ import { AsyncRwLock } from '../async-lock.js';
 import type { BlockStatusExtent, ImageDriver, ImageFormatName } from '../driver.js';
 import { ImageError, type ImageErrorReason } from '../errors.js';
 import type { ImageFile } from '../image-file.js';
-import { deflateCluster, inflateCluster } from './compression.js';
+import { type CompressionType, deflateCluster, inflateCluster, zstdAvailable } from './compression.js';
 import {
   AUTOCLEAR_BITMAPS,
   AUTOCLEAR_KNOWN,
@@ -368,7 +368,12 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     const loc = compressedLocation(hi, lo, this.clusterBits);
     const input = new Uint8Array(loc.length);
     const n = await this.file.read(input, loc.offset);
-    return inflateCluster(input.subarray(0, n), this.clusterSize, this.file.path);
+    return inflateCluster(
+      input.subarray(0, n),
+      this.clusterSize,
+      this.file.path,
+      this.header.compressionType as CompressionType,
+    );
   }
 
   /** Internal: the L2 table for an L1 index, or null when the L1 entry is empty. */
@@ -562,7 +567,7 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     }
     const full = new Uint8Array(cs);
     full.set(buf);
-    const compressed = await deflateCluster(full);
+    const compressed = await deflateCluster(full, this.header.compressionType as CompressionType);
     await this.lock.exclusive(async () => {
       const table = await this.l2TableForWrite(Math.floor(offset / (cs * this.l2Entries)));
       const index = Math.floor(offset / cs) % this.l2Entries;
@@ -1302,8 +1307,12 @@ function checkFeatures(h: Qcow2Header, readOnly: boolean, path: string): void {
   if ((h.incompatibleFeatures & INCOMPAT_EXTL2) !== 0n) {
     throw err('unsupported-feature', 'Unsupported qcow2 feature(s): extended L2 entries', path);
   }
-  if ((h.incompatibleFeatures & INCOMPAT_COMPRESSION) !== 0n) {
-    throw err('unsupported-feature', 'Unsupported qcow2 feature(s): compression type (zstd)', path);
+  if ((h.incompatibleFeatures & INCOMPAT_COMPRESSION) !== 0n && !zstdAvailable()) {
+    throw err(
+      'unsupported-feature',
+      'zstd-compressed qcow2 images need a Node.js with zstd (22.15 or later)',
+      path,
+    );
   }
   if (h.cryptoHeader !== null) throw err('encrypted', 'Encrypted qcow2 images are not supported', path);
   if (!readOnly && (h.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n) {

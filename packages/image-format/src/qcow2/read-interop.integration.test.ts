@@ -83,20 +83,14 @@ describe('images written by qemu-img and qemu-io read back byte-identical', () =
       data.set(chunk, i);
     }
     await writeFile(raw, data);
-    for (const cs of ['4096', '65536']) {
-      const path = tmp.path(`compressed-${cs}.qcow2`);
-      await mustRun('qemu-img', [
-        'convert',
-        '-c',
-        '-f',
-        'raw',
-        '-O',
-        'qcow2',
-        '-o',
-        `cluster_size=${cs}`,
-        raw,
-        path,
-      ]);
+    for (const [cs, type] of [
+      ['4096', 'zlib'],
+      ['65536', 'zlib'],
+      ['65536', 'zstd'],
+    ]) {
+      const path = tmp.path(`compressed-${cs}-${type}.qcow2`);
+      const options = `cluster_size=${cs},compression_type=${type}`;
+      await mustRun('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', options, raw, path]);
       const image = await openImage(path, { format: 'qcow2', readOnly: true });
       try {
         expect(Buffer.from(await readAll(image)).equals(Buffer.from(data))).toBe(true);

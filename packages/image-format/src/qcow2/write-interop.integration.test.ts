@@ -112,6 +112,23 @@ describe('images written by Strata pass qemu-img check and read back in qemu', (
     await expectQemuReads(path, grown);
   });
 
+  it('writes zstd-compressed clusters into a zstd image that qemu reads', async () => {
+    const path = tmp.path('zstd.qcow2');
+    await mustRun('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'compression_type=zstd', path, '1M']);
+    const image = (await openImage(path, { format: 'qcow2' })) as Qcow2Image;
+    const model = new Uint8Array(1 << 20);
+    for (let c = 0; c < 8; c++) {
+      const data = pattern(65536, c);
+      data.fill(c, 0, 50000);
+      await image.writeCompressed(data, c * 65536);
+      model.set(data, c * 65536);
+    }
+    expect((await image.blockStatus(0, 65536))[0]?.compressed).toBe(true);
+    await image.close();
+    await expectCleanCheck(path);
+    await expectQemuReads(path, model);
+  });
+
   it('takes, reads and deletes internal snapshots that qemu-img lists and reads', async () => {
     const path = tmp.path('snapshots.qcow2');
     await createQcow2(path, { size: 4 << 20, clusterSize: 4096 });
