@@ -148,3 +148,18 @@ describe('refused replication and quorum documents', () => {
     expect(() => parseDomainXml(noHidden, { extensions: false })).toThrow(/Strata extension/);
   });
 });
+
+describe('semantic problems name the element like parse errors do', () => {
+  it('duplicate targets and indexes', () => {
+    const doubled = SECONDARY.replace(
+      "<target dev='vda' bus='virtio'/>",
+      "<target dev='colo-vda' bus='virtio'/>",
+    ).replace("<backingStore type='file' index='2'>", "<backingStore type='file' index='3'>");
+    const problems = validateDomain(parseDomainXml(doubled));
+    expect(problems.map((p) => `${p.path}: ${p.detail}`)).toEqual([
+      "/domain/devices[1]/disk[1]: target 'colo-vda' duplicated for disk sources",
+      "/domain/devices[1]/disk[1]: index 3 is used twice in disk 'colo-vda'",
+      "/domain/devices[1]/disk[1]: <reference dev='colo-vda'> points into its own disk",
+    ]);
+  });
+});

@@ -19,8 +19,12 @@ export function validateDomain(domain: DomainDef): XmlModelError[] {
   const problems: XmlModelError[] = [];
   const handles = new Map<string, number>();
   const disks = domainDisks(domain);
+  const seenPerElement = new Map<string, number>();
   disks.forEach((disk, i) => {
-    const path = `/domain/devices/${disk.element}[${i + 1}]`;
+    // Same path notation as parse errors: position among siblings of the same name.
+    const position = (seenPerElement.get(disk.element) ?? 0) + 1;
+    seenPerElement.set(disk.element, position);
+    const path = `/domain/devices[1]/${disk.element}[${position}]`;
     const handle = diskHandle(disk);
     if (handle !== undefined) {
       if (handles.has(handle)) problems.push(problem(path, `target '${handle}' duplicated for disk sources`));
@@ -118,7 +122,7 @@ export function validateSnapshot(def: SnapshotDef): XmlModelError[] {
   const problems: XmlModelError[] = [];
   const names = new Set<string>();
   def.disks.forEach((disk, i) => {
-    const path = `/domainsnapshot/disks/disk[${i + 1}]`;
+    const path = `/domainsnapshot/disks[1]/disk[${i + 1}]`;
     if (names.has(disk.name)) problems.push(problem(path, `disk '${disk.name}' specified twice`));
     names.add(disk.name);
     if (disk.mirror) {
@@ -131,7 +135,7 @@ export function validateSnapshot(def: SnapshotDef): XmlModelError[] {
   });
   if (def.memory?.snapshot === 'external' && def.memory.file === undefined) {
     problems.push(
-      problem('/domainsnapshot/memory', 'external memory snapshots require a filename', 'missing'),
+      problem('/domainsnapshot/memory[1]', 'external memory snapshots require a filename', 'missing'),
     );
   }
   return problems;
