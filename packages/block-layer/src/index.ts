@@ -30,6 +30,14 @@ export { BlockGraph, type BlockGraphOptions } from './graph/graph.js';
 export { checkNodeName, isWellFormedId, MAX_NODE_NAME_LENGTH, NodeNameGenerator } from './graph/node-name.js';
 /** Constructors for the built-in node kinds. */
 export { addFileNode, addNullNode, addQcow2Node, addRawNode, type NodeOptions } from './graph/open.js';
+/** `blockdev-add`: node trees from QMP options, with backing chains opened from headers. */
+export {
+  type BlockdevCommon,
+  type BlockdevEnvironment,
+  type BlockdevOptions,
+  type BlockdevRef,
+  blockdevAdd,
+} from './graph/blockdev-add.js';
 /** `query-named-block-nodes` as plain data. */
 export { type BlockDeviceInfo, describeNode, queryNamedBlockNodes } from './graph/query.js';
 

@@ -17,10 +17,12 @@ export interface NodeOptions {
 /** Adds a `file` node over an already opened file. */
 export async function addFileNode(
   graph: BlockGraph,
-  options: NodeOptions & { file: ImageFile; reopener?: FileReopener },
+  options: NodeOptions & { file: ImageFile; reopener?: FileReopener; readOnly?: boolean },
 ): Promise<FileNode> {
   const name = graph.nameFor(options.nodeName);
   const node = await FileNode.open(name, options.file, options.reopener);
+  // A read-only node may sit on a writable handle, never the other way round.
+  if (options.readOnly) node.readOnly = true;
   graph.register(node, { monitorOwned: options.monitorOwned ?? true });
   return node;
 }
