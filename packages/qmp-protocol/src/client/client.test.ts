@@ -175,6 +175,14 @@ describe('QmpClient against an in-process QmpServer', () => {
     await client.close();
   });
 
+  it('gives up on a reply after commandTimeoutMs', async () => {
+    const client = await QmpClient.connect({ path: socketPath }, { commandTimeoutMs: 50 });
+    await expect(client.execute('job-finalize', { id: 'slow' })).rejects.toBeInstanceOf(QmpTimeoutError);
+    // The server still runs that command, and runs commands one at a time: the next one waits too.
+    await expect(client.execute('query-jobs')).rejects.toBeInstanceOf(QmpTimeoutError);
+    await client.close();
+  });
+
   it('rejects pending requests with QmpConnectionError when the connection closes', async () => {
     const client = await QmpClient.connect({ path: socketPath });
     const listener = client.listen();

@@ -18,6 +18,11 @@ export interface QmpClientOptions {
   readonly enable?: readonly string[];
   /** How long to wait for the connection and greeting, in ms (default 10000). */
   readonly timeoutMs?: number;
+  /**
+   * Give up on a command reply after this many ms (rejecting with `QmpTimeoutError`; a late
+   * reply is ignored). Default: wait as long as the connection lives.
+   */
+  readonly commandTimeoutMs?: number;
 }
 
 /** The greeting's `QMP` member. */
@@ -57,6 +62,8 @@ export class QmpClient {
   private greetingWaiter: { resolve(g: QmpGreeting): void; reject(e: Error): void } | undefined;
   private receivedGreeting: QmpGreeting | undefined;
   private closeWaiters: (() => void)[] = [];
+
+  private commandTimeoutMs: number | undefined;
 
   private constructor(private readonly socket: Duplex) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -115,6 +122,7 @@ export class QmpClient {
   }
 
   private static async start(client: QmpClient, options: QmpClientOptions): Promise<QmpClient> {
+    client.commandTimeoutMs = options.commandTimeoutMs;
     try {
       await client.readGreeting(options.timeoutMs ?? 10_000);
       if (options.negotiate !== false) await client.negotiate(options.enable ?? []);
@@ -154,7 +162,25 @@ export class QmpClient {
     if (args !== undefined) request['arguments'] = args;
     request['id'] = id;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { command, resolve, reject });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      if (this.commandTimeoutMs !== undefined) {
+        const limit = this.commandTimeoutMs;
+        timer = setTimeout(() => {
+          this.pending.delete(id);
+          reject(new QmpTimeoutError(`no reply to '${command}' within ${limit} ms`));
+        }, limit);
+      }
+      this.pending.set(id, {
+        command,
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
       this.socket.write(utf8.encode(encodeQmpMessage(request, { keyOrder: 'insertion' })));
     });
   }
