@@ -78,4 +78,25 @@ describe('hostile XML is refused with a typed error', () => {
     expect(e.code).toBe('malformed');
     expect(e.line).toBe(2);
   });
+
+  it('a corpus of malformed documents: each is a typed error, never a crash', () => {
+    const corpus = [
+      '',
+      '   ',
+      '<a/><b/>',
+      'text<a/>',
+      '<a>\u0000</a>',
+      '<a b="1" b="2"/>',
+      '<a>&#0;</a>',
+      '<a>]]></a>',
+      '<a',
+      '<a></b>',
+      '<!-- x',
+    ];
+    for (const xml of corpus) {
+      const e = refusal(() => readXml(xml));
+      expect(e.code).toBe('malformed');
+      expect(e.line).toBe(1);
+    }
+  });
 });
