@@ -121,7 +121,7 @@ describe('checkImage and qemu-img check on randomly damaged images', () => {
           if (qemuRepair.code === 0) expect((await qemuImgCheckRaw(path)).code).toBe(0);
         },
       ),
-      { numRuns: 15, seed: 11 },
+      { numRuns: 8, seed: 11 },
     );
   }, 600_000);
 });
