@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DirtyExtent } from '../dirty-bitmap.js';
+import { ImageError } from '../errors.js';
 import { HostFile } from '../image-file.js';
 import { checkImage } from './check.js';
 import { createQcow2 } from './create.js';
@@ -115,5 +117,23 @@ describe('Qcow2Image with persistent bitmaps, against QEMU', () => {
     await reopened.close();
     expect(await qemuBitmaps(path)).toEqual([]);
     expect((await qemuImgCheck(path)).code).toBe(0);
+  });
+
+  it('refuses to open an image whose bitmap directory is hostile, read-write or not, without changing it', async () => {
+    const path = tmp.path('hostile.qcow2');
+    await mustRun('qemu-img', ['create', '-q', '-f', 'qcow2', path, '64M']);
+    await mustRun('qemu-img', ['bitmap', '--add', path, 'b']);
+    const probe = await open(path, true);
+    const directory = probe.bitmapsExtension?.directoryOffset ?? 0;
+    await probe.close();
+    const file = await HostFile.open(path);
+    // Granularity bits 40: outside what the format allows an implementation to accept.
+    await file.write(Uint8Array.of(40), directory + 17);
+    await file.close();
+    const before = await readFile(path);
+    for (const readOnly of [true, false]) {
+      await expect(open(path, readOnly)).rejects.toBeInstanceOf(ImageError);
+    }
+    expect(Buffer.compare(await readFile(path), before)).toBe(0);
   });
 });
