@@ -8,6 +8,7 @@ import { NodeImageFile } from '../io/node-image-file.js';
 import { NodeBackingDriver } from '../io/node-backing-driver.js';
 import { RangeLock } from '../io/range-lock.js';
 import { jsonFilename, nodeOptions } from './json-filename.js';
+import { exportStoredBitmaps, importStoredBitmaps, storedBitmaps } from './persistent-bitmaps.js';
 
 /**
  * Opens an image-format driver on a file **without opening its backing file**: the graph
@@ -57,6 +58,14 @@ export class Qcow2Node extends BlockNode {
       readOnly: this.readOnly,
       backing: new NodeBackingDriver(() => this.backing),
     });
+    const stored = storedBitmaps(this.image);
+    if (stored) importStoredBitmaps(this, stored);
+  }
+
+  /** Hands the node's persistent bitmaps to the image, which stores them on close. */
+  private async storeBitmaps(): Promise<void> {
+    const stored = storedBitmaps(this.image);
+    if (stored && !this.readOnly) await exportStoredBitmaps(this, stored);
   }
 
   /** The image-format driver (for header-level operations such as rewriting the backing string). */
@@ -175,6 +184,7 @@ export class Qcow2Node extends BlockNode {
 
   override async reopen(readOnly: boolean): Promise<void> {
     if (readOnly === this.readOnly && this.image) return;
+    await this.storeBitmaps();
     if (this.image) await this.image.close();
     this.image = null;
     this.readOnly = readOnly;
@@ -182,6 +192,7 @@ export class Qcow2Node extends BlockNode {
   }
 
   override async close(): Promise<void> {
+    await this.storeBitmaps();
     const image = this.image;
     this.image = null;
     if (image) await image.close();
