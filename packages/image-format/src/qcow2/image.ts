@@ -890,9 +890,8 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     await this.lock.exclusive(async () => {
       const old = this.header.size;
       if (newSize === old) return;
-      if (this.snapshots.length > 0) {
-        throw err('invalid-argument', "Can't resize an image which has snapshots", this.file.path);
-      }
+      // Like qemu-img 7.2, resizing is allowed with internal snapshots (each keeps its own
+      // size and L1 table) and with loaded bitmaps (they are resized with the disk).
       if (newSize < old) {
         if (!options.shrink) {
           throw err(
@@ -901,8 +900,12 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
             this.file.path,
           );
         }
-        if (this.header.bitmaps !== null || (this.bitmaps?.list().length ?? 0) > 0) {
-          throw err('invalid-argument', "Can't shrink an image with bitmaps", this.file.path);
+        if (this.header.bitmaps !== null && this.bitmaps === null) {
+          throw err(
+            'invalid-argument',
+            "Can't shrink an image whose persistent bitmaps are not loaded",
+            this.file.path,
+          );
         }
         const cs = this.clusterSize;
         const firstDropped = Math.ceil(newSize / cs);

@@ -188,6 +188,27 @@ describe('images written by Strata pass qemu-img check and read back in qemu', (
     await expectCleanCheck(path);
   });
 
+  it('resizes an image with internal snapshots, which keep their own size, as qemu-img 7.2 allows', async () => {
+    const path = tmp.path('resize-snap.qcow2');
+    await createQcow2(path, { size: 2 << 20, clusterSize: 4096 });
+    const image = (await openImage(path, { format: 'qcow2' })) as Qcow2Image;
+    const model = new Uint8Array(2 << 20);
+    await churn(image, model, 21, 20);
+    await createSnapshot(image, 'full');
+    await image.resize(1 << 20, { shrink: true });
+    await image.resize(3 << 20);
+    const now = new Uint8Array(3 << 20);
+    now.set(model.subarray(0, 1 << 20));
+    await churn(image, now, 22, 10);
+    await image.close();
+    await expectCleanCheck(path);
+    await expectQemuReads(path, now);
+    // qemu-img reverting to the snapshot gets its 2 MiB back.
+    await mustRun('qemu-img', ['snapshot', '-a', 'full', path]);
+    await expectCleanCheck(path);
+    await expectQemuReads(path, model);
+  });
+
   it('shrinks an image like qemu-img resize --shrink', async () => {
     const path = tmp.path('shrink.qcow2');
     await createQcow2(path, { size: 8 << 20, clusterSize: 4096 });
