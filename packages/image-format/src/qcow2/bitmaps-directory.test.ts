@@ -67,6 +67,23 @@ describe('bitmap directory', () => {
     );
   });
 
+  it('keeps a name that starts with a byte order mark byte for byte', () => {
+    const name = '\ufeffbom';
+    const one: BitmapDirectoryEntry = {
+      name,
+      tableOffset: 65536,
+      tableSize: 1,
+      flags: 0,
+      type: 1,
+      granularityBits: 16,
+      extraData: new Uint8Array(0),
+    };
+    const bytes = serializeBitmapDirectory([one]);
+    const [parsed] = parseBitmapDirectory(bytes, 1, context);
+    expect(parsed?.name).toBe(name);
+    expect(serializeBitmapDirectory(parsed ? [parsed] : [])).toEqual(bytes);
+  });
+
   it('refuses duplicate names and a count that does not match', () => {
     const one: BitmapDirectoryEntry = {
       name: 'x',

@@ -48,7 +48,8 @@ export interface BitmapDirectoryContext {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// fatal: names must be valid UTF-8; ignoreBOM: a leading U+FEFF is part of the name and must survive a rewrite.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function corrupt(message: string): never {
   throw new ImageError('corrupt', message);

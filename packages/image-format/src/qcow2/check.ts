@@ -176,6 +176,16 @@ class CheckRun {
     this.clusterSize = 1 << h.clusterBits;
     this.fileSize = await this.file.size();
     this.nbClusters = Math.ceil(this.fileSize / this.clusterSize);
+    if (this.nbClusters > 0x7fffffff) {
+      // QEMU refuses the same (EFBIG); counting that many clusters would not fit in memory.
+      throw new ImageError(
+        'too-large',
+        `The image file has too many clusters to check (${this.nbClusters})`,
+        {
+          path: this.file.path,
+        },
+      );
+    }
     this.refs = new Uint32Array(this.nbClusters + 1);
     this.visited = 0;
     this.result.totalClusters = Math.ceil(h.size / this.clusterSize);
