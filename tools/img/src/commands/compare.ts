@@ -8,6 +8,7 @@ import type { EngineImage } from '../engine/types.js';
 import { Progress } from '../format/progress.js';
 import { chainBlockStatus } from './chain-status.js';
 import { closeAll, formatName, openReadOnly } from './common.js';
+import { isAllZero } from './zero-detect.js';
 
 /** Exit status of compare when something failed (distinct from "differs", which is 1). */
 const COMPARE_ERROR = 2;
@@ -141,6 +142,7 @@ function firstDifference(x: Uint8Array, y: Uint8Array): number {
 
 /** Offset of the first 512-byte sector holding a non-zero byte, or -1. */
 function firstNonZero(x: Uint8Array): number {
+  if (isAllZero(x)) return -1;
   for (let i = 0; i < x.length; i++) {
     if (x[i] !== 0) return i - (i % SECTOR);
   }

@@ -1,11 +1,13 @@
-/** Whether every byte of `buf` is zero (checked eight bytes at a time when aligned). */
+/** Zeroes to compare against; comparisons are native memcmp, far faster than a JS loop. */
+const ZEROES = Buffer.alloc(2 * 1024 * 1024);
+
+/** Whether every byte of `buf` is zero. */
 export function isAllZero(buf: Uint8Array): boolean {
-  const words = buf.byteOffset % 8 === 0 ? Math.floor(buf.length / 8) : 0;
-  if (words > 0) {
-    const view = new BigUint64Array(buf.buffer, buf.byteOffset, words);
-    for (let i = 0; i < words; i++) if (view[i] !== 0n) return false;
+  for (let at = 0; at < buf.length; at += ZEROES.length) {
+    const length = Math.min(ZEROES.length, buf.length - at);
+    const view = Buffer.from(buf.buffer, buf.byteOffset + at, length);
+    if (view.compare(ZEROES, 0, length) !== 0) return false;
   }
-  for (let i = words * 8; i < buf.length; i++) if (buf[i] !== 0) return false;
   return true;
 }
 
@@ -18,6 +20,10 @@ export function* zeroRuns(
   offset: number,
   granularity: number,
 ): Generator<{ start: number; length: number; zero: boolean }> {
+  if (isAllZero(buf)) {
+    yield { start: 0, length: buf.length, zero: true };
+    return;
+  }
   let runStart = 0;
   let runZero: boolean | null = null;
   let pos = 0;
