@@ -406,6 +406,40 @@ describe('job lifecycle', () => {
     ]);
   });
 
+  it('a group with manual finalization waits for job-finalize on any member, then finalizes all', async () => {
+    const { make, log } = setup();
+    const txn = new JobTxn();
+    const a = make({ id: 'ga', steps: 1, txn, autoFinalize: false });
+    const b = make({ id: 'gb', steps: 2, txn });
+    a.start();
+    b.start();
+    await b.until((j) => j.status === 'pending');
+    expect(a.status).toBe('pending');
+    // Only the job with auto-finalize off announces it is pending.
+    expect(log.names('ga')).toContain('BLOCK_JOB_PENDING');
+    expect(log.names('gb')).not.toContain('BLOCK_JOB_PENDING');
+    expect(log.of('ga').find((e) => e.event === 'BLOCK_JOB_PENDING')!.data).toEqual({
+      type: 'stream',
+      id: 'ga',
+    });
+    await b.finalize();
+    expect(a.status).toBe('null');
+    expect(b.status).toBe('null');
+    expect(a.log).toEqual(['prepare', 'commit', 'clean']);
+    expect(b.log).toEqual(['prepare', 'commit', 'clean']);
+  });
+
+  it('cancelling a pending job aborts it without any graph change (prepare never runs)', async () => {
+    const { make, log, manager } = setup();
+    const job = make({ id: 'pp', steps: 1, autoFinalize: false });
+    job.start();
+    await job.until((j) => j.status === 'pending');
+    await manager.blockJobCancel('pp');
+    expect(job.status).toBe('null');
+    expect(job.log).toEqual(['abort', 'clean']);
+    expect(log.names('pp').slice(-4)).toEqual(['aborting', 'BLOCK_JOB_CANCELLED', 'concluded', 'null']);
+  });
+
   it('checks ids like QEMU', () => {
     const { make } = setup();
     expect(() => make({ id: '1bad' })).toThrow("Invalid job ID '1bad'");
