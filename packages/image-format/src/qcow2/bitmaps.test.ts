@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ImageError } from '../errors.js';
-import type { MemoryFile } from '../image-file.js';
+import { MemoryFile } from '../image-file.js';
 import { PersistentBitmaps } from './bitmaps.js';
 import { checkImage } from './check.js';
 import { AppendingBitmapHost } from './test-support/bitmap-host.js';
@@ -132,6 +132,68 @@ describe('PersistentBitmaps on an in-memory image', () => {
       expect([...b.get('off').extents()]).toEqual([{ offset: 2 ** 22, length: 65536 }]);
       expect(b.list().map((i) => i.recording)).toEqual([false, true]);
     });
+  });
+
+  it('opens damaged directories and tables only with ImageError, and then changes nothing', async () => {
+    const file = freshImage(2 ** 26, 12);
+    await session(file, (b) => {
+      b.add('a', { persistent: true }).set(0, 2 ** 20);
+      b.add('b', { persistent: true, granularity: 512 }).setAll();
+    });
+    const host = await AppendingBitmapHost.over(file);
+    const location = host.bitmapsExtension;
+    if (!location) throw new Error('no bitmaps stored');
+    const pristine = file.contents();
+    // The directory cluster and the clusters after it (tables and data were written before it).
+    const start = location.directoryOffset - 8 * 4096;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.nat({ max: 9 * 4096 - 1 }), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        async (flips) => {
+          const damaged = Uint8Array.from(pristine);
+          for (const [at, value] of flips) damaged[start + at] = value;
+          const copy = new MemoryFile('damaged.qcow2', damaged);
+          try {
+            const bitmaps = await PersistentBitmaps.open(await AppendingBitmapHost.over(copy));
+            expect(bitmaps.list().length).toBe(2);
+          } catch (error) {
+            expect(error).toBeInstanceOf(ImageError);
+            expect(Buffer.compare(copy.contents(), damaged)).toBe(0);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('reads an all-ones table entry as a fully dirty cluster of bits', async () => {
+    const file = freshImage(2 ** 26, 12);
+    await session(file, (b) => {
+      b.add('ones', { persistent: true, granularity: 512 }).set(0, 1);
+    });
+    const host = await AppendingBitmapHost.over(file);
+    const location = host.bitmapsExtension;
+    if (!location) throw new Error('no bitmaps stored');
+    const entry = new Uint8Array(8);
+    await file.read(entry, location.directoryOffset);
+    const tableOffset = Number(new DataView(entry.buffer).getBigUint64(0));
+    // Entry 1 (bits for the second 4 KiB of bitmap data = 16 MiB of disk) becomes "all ones".
+    const one = new Uint8Array(8);
+    one[7] = 1;
+    await file.write(one, tableOffset + 8);
+    await session(
+      file,
+      (b) => {
+        expect([...b.get('ones').extents()]).toEqual([
+          { offset: 0, length: 512 },
+          { offset: 4096 * 8 * 512, length: 4096 * 8 * 512 },
+        ]);
+      },
+      false,
+    );
   });
 
   it('refuses persistent bitmaps on qcow2 v2 and unknown names with typed errors', async () => {
