@@ -226,6 +226,30 @@ describe('checkImage against qemu-img check', () => {
     expect(formatCheckReport(await checkImage(path))).toBe(human.stdout);
   });
 
+  it('counts the clusters of persistent bitmaps, and finds them leaked once the extension is invalid', async () => {
+    const path = await makeImage();
+    await mustRun('qemu-img', ['bitmap', '--add', path, 'one']);
+    await mustRun('qemu-img', ['bitmap', '--add', '-g', '512', path, 'fine']);
+    await mustRun('qemu-io', ['-f', 'qcow2', '-c', 'write 0 1M', '-c', 'write 40M 64k', path]);
+    const healthy = await both(path);
+    expect(healthy.json).toEqual(healthy.qemu.json);
+    expect(healthy.strata.messages).toEqual([]);
+
+    // Clearing autoclear bit 0 declares the bitmaps extension stale: its clusters are leaks.
+    await withImage(path, async (file) => {
+      const bytes = new Uint8Array(8);
+      await file.read(bytes, 88);
+      const view = new DataView(bytes.buffer);
+      await writeU64(file, 88, view.getBigUint64(0) & ~1n);
+    });
+    const stale = await both(path);
+    expect(stale.json).toEqual(stale.qemu.json);
+    expect(stale.strata.leaks).toBeGreaterThan(3);
+    const repaired = await both(path, 'leaks');
+    expect(repaired.json).toEqual(repaired.qemu.json);
+    expect((await qemuImgCheck(repaired.ours)).code).toBe(0);
+  });
+
   it('refuses a file that is not qcow2 with a typed error', async () => {
     const raw = tmp.path('raw.img');
     await mustRun('qemu-img', ['create', '-q', '-f', 'raw', raw, '1M']);
