@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BlockBackend } from '../backend/block-backend.js';
 import { BlockGraph } from '../graph/graph.js';
@@ -117,5 +118,46 @@ describe('stream job', () => {
     expect(graph.nodes.map((n) => n.name)).toEqual(names);
     expect(top.node.child('backing')!.frozen).toBe(false);
     expect(Buffer.from(await readNode(top.node, 0, SIZE)).equals(Buffer.from(model))).toBe(true);
+  });
+
+  it('matches a flat model when random guest writes race with the job', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            offset: fc.integer({ min: 0, max: SIZE - 1 }),
+            length: fc.integer({ min: 1, max: 200_000 }),
+            value: fc.integer({ min: 10, max: 255 }),
+            zero: fc.boolean(),
+            pause: fc.integer({ min: 0, max: 3 }),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
+        fc.boolean(),
+        async (writes, keepBase) => {
+          const { graph, jobs, top, base, model } = await chain();
+          const vda = BlockBackend.attach(graph, top.node, { name: 'vda' });
+          const args = keepBase
+            ? { 'job-id': 'r', device: 'top', 'base-node': 'base' }
+            : { 'job-id': 'r', device: 'top' };
+          const job = await blockStream(graph, jobs, args);
+          for (const w of writes) {
+            const length = Math.min(w.length, SIZE - w.offset);
+            for (let i = 0; i < w.pause; i++) await new Promise((resolve) => setImmediate(resolve));
+            if (w.zero) {
+              model.fill(0, w.offset, w.offset + length);
+              await vda.writeZeroes(w.offset, length);
+            } else {
+              model.fill(w.value, w.offset, w.offset + length);
+              await vda.write(filled(length, w.value), w.offset);
+            }
+          }
+          await job.until((j) => j.status === 'null');
+          expect(top.node.backing).toBe(keepBase ? base.node : null);
+          expect(Buffer.from(await readNode(top.node, 0, SIZE)).equals(Buffer.from(model))).toBe(true);
+        },
+      ),
+      { numRuns: 15 },
+    );
   });
 });
