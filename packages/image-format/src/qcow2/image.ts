@@ -632,8 +632,12 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
       const current = new Uint8Array(clusterEnd - clusterStart);
       await this.readUnlocked(current, clusterStart);
       current.fill(0, a - clusterStart, b - clusterStart);
-      if (this.v3 && current.every((x) => x === 0)) {
+      const allZero = current.every((x) => x === 0);
+      if (this.v3 && allZero) {
         await this.zeroClusters(clusterStart, 1, mayUnmap);
+      } else if (!this.v3 && allZero && this.header.backingFile === null) {
+        // v2 without a backing file: an unallocated cluster reads as zeros.
+        await this.discardClusters(clusterStart, 1, true);
       } else {
         await this.writeUnlocked(new Uint8Array(b - a), a);
       }
@@ -687,13 +691,9 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     const start = Math.ceil(offset / cs) * cs;
     let alignedEnd = Math.floor(end / cs) * cs;
     if (end === this.header.size) alignedEnd = Math.ceil(end / cs) * cs;
-    if (!this.v3 && this.header.backingFile !== null) {
-      throw err(
-        'invalid-argument',
-        'Discard is not supported on a version 2 image with a backing file',
-        this.file.path,
-      );
-    }
+    // v2 cannot say "zero" and dropping the cluster would expose the backing file: QEMU
+    // answers ENOTSUP, which its block layer turns into a successful no-op. So do we.
+    if (!this.v3 && this.header.backingFile !== null) return;
     if (start >= alignedEnd) return;
     this.bitmaps?.onGuestWrite(start, alignedEnd - start);
     await this.lock.exclusive(async () => {
