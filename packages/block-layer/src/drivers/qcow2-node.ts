@@ -38,6 +38,8 @@ const DEFAULT_CLUSTER_SIZE = 65536;
 export class Qcow2Node extends BlockNode {
   override readonly supportsBacking = true;
   private image: ImageDriver | null = null;
+  /** `format-specific` of the image, read when the driver opens. */
+  private formatSpecific: ImageInfo['format-specific'] | undefined;
   private readonly cow = new RangeLock();
 
   constructor(
@@ -60,6 +62,7 @@ export class Qcow2Node extends BlockNode {
     });
     const stored = storedBitmaps(this.image);
     if (stored) importStoredBitmaps(this, stored);
+    this.formatSpecific = await readFormatSpecific(this.image);
   }
 
   /** Hands the node's persistent bitmaps to the image, which stores them on close. */
@@ -208,6 +211,7 @@ export class Qcow2Node extends BlockNode {
       'actual-size': this.file?.length ?? 0,
       'dirty-flag': false,
     };
+    if (this.formatSpecific) info['format-specific'] = this.formatSpecific;
     if (image.backingFileName !== null) {
       info['backing-filename'] = image.backingFileName;
       info['full-backing-filename'] = this.headerBackingPath() ?? image.backingFileName;
@@ -236,6 +240,36 @@ export class Qcow2Node extends BlockNode {
     }
     return false;
   }
+}
+
+/**
+ * QEMU's `format-specific` member for a qcow2 image (version 3 images report more), from
+ * the driver's `info()` when it has one.
+ */
+async function readFormatSpecific(driver: ImageDriver): Promise<ImageInfo['format-specific'] | undefined> {
+  const read = (driver as { info?: () => Promise<unknown> }).info;
+  if (typeof read !== 'function') return undefined;
+  const info = (await read.call(driver)) as Partial<{
+    compat: string;
+    compressionType: string;
+    lazyRefcounts: boolean;
+    refcountBits: number;
+    corrupt: boolean;
+    extendedL2: boolean;
+  }>;
+  if (info.compat === undefined) return undefined;
+  const data: Record<string, unknown> =
+    info.compat === '0.10'
+      ? { compat: info.compat, 'compression-type': info.compressionType, 'refcount-bits': info.refcountBits }
+      : {
+          compat: info.compat,
+          'compression-type': info.compressionType,
+          'lazy-refcounts': info.lazyRefcounts,
+          'refcount-bits': info.refcountBits,
+          corrupt: info.corrupt,
+          'extended-l2': info.extendedL2,
+        };
+  return { type: 'qcow2', data };
 }
 
 /** Reads from a backing node that may be shorter than the overlay (the rest reads as zeroes). */

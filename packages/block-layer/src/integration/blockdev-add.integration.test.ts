@@ -33,6 +33,7 @@ function shape(node: Record<string, unknown>) {
     'backing-filename-format': image['backing-filename-format'] ?? null,
     'virtual-size': image['format'] === 'file' ? null : image['virtual-size'],
     'cluster-size': image['cluster-size'] ?? null,
+    'format-specific': image['format-specific'] ?? null,
   };
 }
 
