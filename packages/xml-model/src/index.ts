@@ -63,6 +63,8 @@ export { formatDomainXml, parseDomainXml } from './domain/domain-xml.js';
 
 export { SNAPSHOT_STATES } from './snapshot/types.js';
 export type { SnapshotDef, SnapshotDiskDef, SnapshotMemory, SnapshotState } from './snapshot/types.js';
+export { alignSnapshotDisks } from './snapshot/align.js';
+export type { AlignOptions } from './snapshot/align.js';
 export { formatSnapshotXml, parseSnapshotXml } from './snapshot/snapshot-xml.js';
 export type { SnapshotFormatOptions, SnapshotParseOptions } from './snapshot/snapshot-xml.js';
 
