@@ -3,6 +3,8 @@ import type { ImageDriver } from '../driver.js';
 import { openImage } from '../open.js';
 import { makeTempDir, mustRun, qemuMap, qemuReadRaw } from '../test-support/qemu.js';
 import { createQcow2 } from './create.js';
+import type { Qcow2Image } from './image.js';
+import { applySnapshot, createSnapshot } from './snapshot.js';
 
 let tmp: Awaited<ReturnType<typeof makeTempDir>>;
 beforeAll(async () => {
@@ -28,6 +30,8 @@ const STEPS: Step[] = [
   ['discard 640k 128k', (i) => i.discard(640 * K, 128 * K)],
   ['discard 1100k 100k', (i) => i.discard(1100 * K, 100 * K)],
   ['write -P 0x44 650k 10k', (i) => i.write(fill(10 * K, 0x44), 650 * K)],
+  ['write -c -P 0x55 1536k 64k', (i) => (i as Qcow2Image).writeCompressed(fill(64 * K, 0x55), 1536 * K)],
+  ['write -P 0x66 1560k 1k', (i) => i.write(fill(K, 0x66), 1560 * K)],
 ];
 
 /** qemu-img map without host offsets (allocation order may differ; the layout of the guest view may not). */
@@ -69,5 +73,34 @@ describe('the same guest operations through qemu-io and through Strata', () => {
     ];
     expect(b.equals(a)).toBe(true);
     expect(withoutOffsets(await qemuMap(ours))).toEqual(withoutOffsets(await qemuMap(theirs)));
+  });
+
+  it('with an internal snapshot taken in the middle and reverted to at the end', async () => {
+    const theirs = tmp.path('snap-qemu.qcow2');
+    const ours = tmp.path('snap-strata.qcow2');
+    await createQcow2(theirs, { size: 2 << 20, clusterSize: 4096 });
+    await createQcow2(ours, { size: 2 << 20, clusterSize: 4096 });
+    const first = STEPS.slice(0, 5);
+    const second = STEPS.slice(5);
+    await mustRun('qemu-io', ['-f', 'qcow2', ...first.flatMap(([cmd]) => ['-c', cmd]), theirs]);
+    await mustRun('qemu-img', ['snapshot', '-c', 'mid', theirs]);
+    await mustRun('qemu-io', ['-f', 'qcow2', ...second.flatMap(([cmd]) => ['-c', cmd]), theirs]);
+    const image = (await openImage(ours, { format: 'qcow2' })) as Qcow2Image;
+    for (const [, run] of first) await run(image);
+    await createSnapshot(image, 'mid');
+    for (const [, run] of second) await run(image);
+    await image.close();
+    const compare = async (label: string) => {
+      const a = await qemuReadRaw(theirs, 'qcow2', `${theirs}.${label}.raw`);
+      const b = await qemuReadRaw(ours, 'qcow2', `${ours}.${label}.raw`);
+      expect(b.equals(a)).toBe(true);
+      expect(withoutOffsets(await qemuMap(ours))).toEqual(withoutOffsets(await qemuMap(theirs)));
+    };
+    await compare('after');
+    await mustRun('qemu-img', ['snapshot', '-a', 'mid', theirs]);
+    const reopened = (await openImage(ours, { format: 'qcow2' })) as Qcow2Image;
+    await applySnapshot(reopened, 'mid');
+    await reopened.close();
+    await compare('reverted');
   });
 });

@@ -552,44 +552,58 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
   }
 
   /**
-   * Writes one cluster compressed (for convert -c). `offset` is cluster aligned; `buf` is one
-   * cluster, or the image's partial last cluster. The cluster must be unallocated. When the
-   * compressed form is not smaller than a cluster, a normal cluster is written instead.
+   * Writes whole clusters compressed (for convert -c). `offset` is cluster aligned; `buf`
+   * covers whole clusters, the last of which may be the image's partial last cluster. The
+   * clusters must be unallocated. A cluster whose compressed form is not smaller than a
+   * cluster is written as a normal cluster instead.
    */
   async writeCompressed(buf: Uint8Array, offset: number): Promise<void> {
     this.checkWritable();
     const cs = this.clusterSize;
-    if (offset % cs !== 0)
+    if (offset % cs !== 0) {
       throw err('invalid-argument', 'Compressed writes must be cluster aligned', this.file.path);
-    this.checkRequest(offset, buf.length);
-    if (buf.length !== cs && offset + buf.length !== this.header.size) {
-      throw err('invalid-argument', 'Compressed writes must cover a whole cluster', this.file.path);
     }
-    const full = new Uint8Array(cs);
-    full.set(buf);
-    const compressed = await deflateCluster(full, this.header.compressionType as CompressionType);
+    this.checkRequest(offset, buf.length);
+    if (buf.length % cs !== 0 && offset + buf.length !== this.header.size) {
+      throw err('invalid-argument', 'Compressed writes must cover whole clusters', this.file.path);
+    }
+    // Compress every cluster first (outside the lock), as qemu-io's `write -c` does per cluster.
+    const clusters: Array<{ full: Uint8Array; compressed: Uint8Array }> = [];
+    for (let at = 0; at < buf.length; at += cs) {
+      const full = new Uint8Array(cs);
+      full.set(buf.subarray(at, Math.min(at + cs, buf.length)));
+      clusters.push({
+        full,
+        compressed: await deflateCluster(full, this.header.compressionType as CompressionType),
+      });
+    }
+    this.bitmaps?.onGuestWrite(offset, buf.length);
     await this.lock.exclusive(async () => {
-      const table = await this.l2TableForWrite(Math.floor(offset / (cs * this.l2Entries)));
-      const index = Math.floor(offset / cs) % this.l2Entries;
-      if (entryHi(table.view, index) !== 0 || entryLo(table.view, index) !== 0) {
-        throw err(
-          'invalid-argument',
-          'Compressed writes are only possible into unallocated clusters',
-          this.file.path,
-        );
-      }
       await this.markDirtyIfLazy();
-      if (compressed.length >= cs) {
-        const host = await this.refcounts.allocate(1);
-        await this.file.write(full.subarray(0, Math.min(cs, this.header.size - offset)), host);
-        setEntry(table.view, index, host, true, false);
-      } else {
-        const host = await this.refcounts.allocateBytes(compressed.length);
-        await this.file.write(compressed, host);
-        const [hi, lo] = compressedEntry(host, compressed.length, this.clusterBits);
-        setRawEntry(table.view, index, hi, lo);
+      for (const [i, { full, compressed }] of clusters.entries()) {
+        const guest = offset + i * cs;
+        const table = await this.l2TableForWrite(Math.floor(guest / (cs * this.l2Entries)));
+        const index = Math.floor(guest / cs) % this.l2Entries;
+        if (entryHi(table.view, index) !== 0 || entryLo(table.view, index) !== 0) {
+          throw err(
+            'invalid-argument',
+            'Compressed writes are only possible into unallocated clusters',
+            this.file.path,
+          );
+        }
+        if (compressed.length >= cs) {
+          // Not smaller than a cluster: stored as a normal cluster, as QEMU does.
+          const host = await this.refcounts.allocate(1);
+          await this.file.write(full.subarray(0, Math.min(cs, this.header.size - guest)), host);
+          setEntry(table.view, index, host, true, false);
+        } else {
+          const host = await this.refcounts.allocateBytes(compressed.length);
+          await this.file.write(compressed, host);
+          const [hi, lo] = compressedEntry(host, compressed.length, this.clusterBits);
+          setRawEntry(table.view, index, hi, lo);
+        }
+        this.l2Cache.markDirty(table);
       }
-      this.l2Cache.markDirty(table);
       await this.maybeWriteBack();
     });
   }
