@@ -1,7 +1,7 @@
 import { open, readFile, truncate, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageError, type ImageErrorReason } from './errors.js';
-import { inspectImage, openImage, type OpenImageOptions } from './open.js';
+import { inspectImage, type OpenImageOptions, openImage, probeFormat } from './open.js';
 import { createQcow2 } from './qcow2/create.js';
 import { parseHeader } from './qcow2/header.js';
 import type { Qcow2Image } from './qcow2/image.js';
@@ -310,6 +310,15 @@ describe('backing chains are opened safely', () => {
     expect(unfollowed.backing).toBeNull();
     expect(unfollowed.backingFileName).toBe('fmt-base.qcow2');
     await unfollowed.close();
+  });
+
+  it('probeFormat tells qcow2 from raw by the magic only', async () => {
+    const raw = tmp.path('probe.raw');
+    await writeFile(raw, new Uint8Array(1024));
+    expect(await probeFormat(raw)).toBe('raw');
+    expect(await probeFormat(await sample())).toBe('qcow2');
+    await writeFile(tmp.path('tiny'), Uint8Array.of(0x51));
+    expect(await probeFormat(tmp.path('tiny'))).toBe('raw');
   });
 
   it('opens a raw backing file with its recorded format, never as qcow2 even if it looks like one', async () => {
