@@ -148,7 +148,11 @@ export class BlockCopy {
     const start = Math.floor(offset / g) * g;
     const end = Math.min(this.bitmap.size, Math.ceil((offset + length) / g) * g);
     for (;;) {
-      await this.waitForOverlapping(start, end);
+      const blocking = this.overlapping(start, end);
+      if (blocking) {
+        await blocking.done.catch(() => undefined);
+        continue;
+      }
       // No await from the check above to the claims below: nothing can slip in between.
       const mine: Promise<void>[] = [];
       for (let at = start; at < end; ) {
