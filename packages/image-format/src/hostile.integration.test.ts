@@ -171,6 +171,27 @@ describe('hostile qcow2 images are refused with a typed reason and left unchange
     expect(await fileHash(path)).toBe(before);
   });
 
+  it('a snapshot table past the end of the file, with oversized extra data, or with a bad L1 offset', async () => {
+    const withSnapshot = async () => {
+      const path = await sample();
+      await mustRun('qemu-img', ['snapshot', '-c', 'snap', path]);
+      const bytes = await readFile(path);
+      return { path, table: Number(bytes.readBigUInt64BE(64)) };
+    };
+    let { path, table } = await withSnapshot();
+    await patch(path, 64, be64(1n << 40n));
+    await expectRefused(path, 'corrupt');
+    ({ path, table } = await withSnapshot());
+    await patch(path, table + 36, be32(2000));
+    await expectRefused(path, 'too-large');
+    ({ path, table } = await withSnapshot());
+    await patch(path, table, be64(4096n * 3n + 100n));
+    await expectRefused(path, 'corrupt');
+    ({ path, table } = await withSnapshot());
+    await patch(path, table + 8, be32(0x1000000));
+    await expectRefused(path, 'too-large');
+  });
+
   it('an unknown incompatible feature, named as qemu-img names it', async () => {
     const path = await sample();
     await patch(path, 72, be64(1n << 8n));
