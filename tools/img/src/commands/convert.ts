@@ -14,6 +14,8 @@ import { isAllZero, zeroRuns } from './zero-detect.js';
 
 /** Largest piece copied at once. */
 const CHUNK = 2 * 1024 * 1024;
+/** Source reads allowed to run ahead of the target writes. */
+const READ_AHEAD = 4;
 
 /** What one conversion copies and how. */
 export interface ConvertPlan {
@@ -139,32 +141,61 @@ export async function convert(argv: string[], ctx: CommandContext): Promise<numb
 export async function copyImages(plan: ConvertPlan): Promise<void> {
   const total = plan.sources.reduce((sum, s) => sum + s.virtualSize, 0);
   const cluster = plan.target.clusterSize ?? 65536;
-  const buffer = new Uint8Array(plan.compress ? cluster : CHUNK);
+  const compressBuffer = new Uint8Array(cluster);
+  // Reads run ahead of writes (up to READ_AHEAD chunks) while writes stay in guest order, so
+  // source and target I/O overlap and the target's layout is the same on every run.
+  const free: Uint8Array[] = Array.from({ length: READ_AHEAD + 1 }, () => new Uint8Array(CHUNK));
+  const queue: Array<{ at: number; length: number; buffer: Uint8Array; read: Promise<void> }> = [];
+  const writeOldest = async () => {
+    const job = queue.shift();
+    if (!job) return;
+    await job.read;
+    await writeData(plan, job.buffer.subarray(0, job.length), job.at);
+    free.push(job.buffer);
+    plan.progress.update(job.at + job.length, total);
+  };
   let base = 0;
-  for (const source of plan.sources) {
-    if (plan.compress && base % cluster !== 0) {
-      throw new CliError('Compressed output needs every source but the last to end on a cluster boundary');
-    }
-    let offset = 0;
-    while (offset < source.virtualSize) {
-      const want = Math.min(CHUNK, source.virtualSize - offset);
-      const status = plan.topOnly
-        ? topLayerStatus(await source.blockStatus(offset, want))
-        : chainCopyStatus(await chainBlockStatus(source, offset, want));
-      const length = status.length;
-      if (status.kind === 'backing') {
-        // Left unallocated: the target's backing file provides these bytes.
-      } else if (status.kind === 'zero') {
-        if (!plan.targetIsZero) await plan.target.writeZeroes(base + offset, length, { mayUnmap: true });
-      } else if (plan.compress) {
-        await copyCompressed(plan, source, buffer, base, offset, length, cluster);
-      } else {
-        await copyData(plan, source, buffer.subarray(0, length), base, offset);
+  try {
+    for (const source of plan.sources) {
+      if (plan.compress && base % cluster !== 0) {
+        throw new CliError('Compressed output needs every source but the last to end on a cluster boundary');
       }
-      offset += length;
-      plan.progress.update(base + offset, total);
+      let offset = 0;
+      while (offset < source.virtualSize) {
+        const want = Math.min(CHUNK, source.virtualSize - offset);
+        const status = plan.topOnly
+          ? topLayerStatus(await source.blockStatus(offset, want))
+          : chainCopyStatus(await chainBlockStatus(source, offset, want));
+        const length = status.length;
+        if (status.kind === 'data' && !plan.compress) {
+          if (free.length === 0) await writeOldest();
+          const buffer = free.pop() as Uint8Array;
+          queue.push({
+            at: base + offset,
+            length,
+            buffer,
+            read: source.read(buffer.subarray(0, length), offset),
+          });
+          if (queue.length >= READ_AHEAD) await writeOldest();
+        } else {
+          // Everything before this range is written first, keeping writes in order.
+          while (queue.length > 0) await writeOldest();
+          if (status.kind === 'zero') {
+            if (!plan.targetIsZero) await plan.target.writeZeroes(base + offset, length, { mayUnmap: true });
+          } else if (status.kind === 'data') {
+            await copyCompressed(plan, source, compressBuffer, base, offset, length, cluster);
+          }
+          // 'backing': left unallocated, the target's backing file provides these bytes.
+          plan.progress.update(base + offset + length, total);
+        }
+        offset += length;
+      }
+      base += source.virtualSize;
     }
-    base += source.virtualSize;
+    while (queue.length > 0) await writeOldest();
+  } finally {
+    // Never leave reads running into buffers after a failure.
+    await Promise.allSettled(queue.map((job) => job.read));
   }
 }
 
@@ -182,22 +213,16 @@ function topLayerStatus(extents: Array<{ status: string; length: number }>): Cop
   return { kind: 'backing', length: first.length };
 }
 
-async function copyData(
-  plan: ConvertPlan,
-  source: EngineImage,
-  view: Uint8Array,
-  base: number,
-  offset: number,
-): Promise<void> {
-  await source.read(view, offset);
+/** Writes data read from a source, skipping (or zeroing) runs of zeroes as -S asks. */
+async function writeData(plan: ConvertPlan, view: Uint8Array, at: number): Promise<void> {
   if (plan.sparseSize === 0) {
-    await plan.target.write(view, base + offset);
+    await plan.target.write(view, at);
     return;
   }
-  for (const run of zeroRuns(view, base + offset, plan.sparseSize)) {
-    const at = base + offset + run.start;
-    if (!run.zero) await plan.target.write(view.subarray(run.start, run.start + run.length), at);
-    else if (!plan.targetIsZero) await plan.target.writeZeroes(at, run.length, { mayUnmap: false });
+  for (const run of zeroRuns(view, at, plan.sparseSize)) {
+    const runAt = at + run.start;
+    if (!run.zero) await plan.target.write(view.subarray(run.start, run.start + run.length), runAt);
+    else if (!plan.targetIsZero) await plan.target.writeZeroes(runAt, run.length, { mayUnmap: false });
   }
 }
 

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { ImageFormatName } from '@strata/image-format';
 import { CliError } from '../cli/errors.js';
 import type { Engine, EngineImage } from '../engine/types.js';
@@ -56,7 +57,7 @@ export async function openLowerLayers(
 
 /** Compares two paths naming the same file as QEMU does for `-b` (after resolving relative names). */
 export function samePath(a: string, b: string): boolean {
-  return a.replace(/^\.\//, '') === b.replace(/^\.\//, '');
+  return resolve(a) === resolve(b);
 }
 
 /** Opens an image for writing with a known format, as the commit base. */
