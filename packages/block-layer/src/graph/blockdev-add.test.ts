@@ -104,3 +104,26 @@ describe('blockdevAdd', () => {
     expect(graph.nodes.length).toBe(1);
   });
 });
+
+describe('blockdevAdd input', () => {
+  it('refuses malformed options with typed errors and opens nothing', async () => {
+    const env = await files({});
+    const graph = new BlockGraph();
+    const bad: Array<[unknown, string]> = [
+      [null, "Invalid parameter type for 'options', expected: object"],
+      [{ 'node-name': 'a' }, "Parameter 'driver' is missing"],
+      [{ 'node-name': 'a', driver: 'file' }, "Parameter 'filename' is missing"],
+      [{ 'node-name': 'a', driver: 'qcow2' }, "Parameter 'file' is missing"],
+      [{ 'node-name': 'a', driver: 'qcow2', file: 5 }, "Invalid parameter type for 'file', expected: object"],
+      [{ 'node-name': 'a', driver: 'vvfat' }, "Parameter 'driver' does not accept value 'vvfat'"],
+      [{ 'node-name': 7, driver: 'null-co' }, "Invalid parameter type for 'node-name', expected: string"],
+    ];
+    for (const [options, message] of bad) {
+      await expect(blockdevAdd(graph, options as never, env)).rejects.toMatchObject({
+        name: 'BlockError',
+        message,
+      });
+    }
+    expect(graph.nodes).toEqual([]);
+  });
+});

@@ -2,6 +2,7 @@ import { HostFile, type ImageFile } from '@strata/image-format';
 import type { FormatOpener } from '../drivers/qcow2-node.js';
 import { type Qcow2Node, qcow2Opener } from '../drivers/qcow2-node.js';
 import { BlockError } from '../errors.js';
+import { requireObject, requireString } from '../qapi-args.js';
 import type { BlockGraph } from './graph.js';
 import type { BlockNode } from './node.js';
 import { addFileNode, addNullNode, addQcow2Node, addRawNode } from './open.js';
@@ -42,7 +43,7 @@ export async function blockdevAdd(
   options: BlockdevOptions,
   env: BlockdevEnvironment = {},
 ): Promise<BlockNode> {
-  if (options['node-name'] === undefined) {
+  if (requireObject(options, 'options')['node-name'] === undefined) {
     throw new BlockError('invalid-argument', "'node-name' must be specified for the root node");
   }
   const opened: BlockNode[] = [];
@@ -72,6 +73,15 @@ async function open(
   opened: BlockNode[],
   ctx: OpenContext,
 ): Promise<BlockNode> {
+  const checked = requireObject(options, 'options');
+  const driver = requireString(checked, 'driver');
+  if (driver === 'file') requireString(checked, 'filename');
+  if (driver === 'raw' || driver === 'qcow2') {
+    if (checked['file'] === undefined)
+      throw new BlockError('invalid-argument', "Parameter 'file' is missing");
+    if (typeof checked['file'] !== 'string') requireObject(checked['file'], 'file');
+  }
+  if (checked['node-name'] !== undefined) requireString(checked, 'node-name');
   const readOnly = options['read-only'] ?? ctx.inheritReadOnly;
   const named = options['node-name'] !== undefined ? { nodeName: options['node-name'] } : {};
   const track = <T extends BlockNode>(node: T): T => {

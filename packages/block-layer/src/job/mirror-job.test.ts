@@ -91,7 +91,12 @@ describe('mirror job', () => {
 
   it('sync=top copies only the top layer onto a target sharing the backing', async () => {
     const { graph, jobs, src, dst, guest } = await setup({ targetBacking: true });
-    const job = await blockdevMirror(graph, jobs, { 'job-id': 'm', device: 'src', target: 'dst', sync: 'top' });
+    const job = await blockdevMirror(graph, jobs, {
+      'job-id': 'm',
+      device: 'src',
+      target: 'dst',
+      sync: 'top',
+    });
     await job.until((j) => j.status === 'ready');
     // Only the top layer's clusters were allocated in the target.
     expect((await dst.node.blockStatus(0, CLUSTER))[0]!.status).toBe('unallocated');
@@ -105,7 +110,12 @@ describe('mirror job', () => {
 
   it('sync=none copies only writes made after the start', async () => {
     const { graph, jobs, dst, guest } = await setup();
-    const job = await blockdevMirror(graph, jobs, { 'job-id': 'm', device: 'src', target: 'dst', sync: 'none' });
+    const job = await blockdevMirror(graph, jobs, {
+      'job-id': 'm',
+      device: 'src',
+      target: 'dst',
+      sync: 'none',
+    });
     await guest.write(5 * CLUSTER, 1000, 0x55);
     await job.until((j) => j.status === 'ready');
     job.complete();
@@ -118,7 +128,12 @@ describe('mirror job', () => {
 
   it('soft cancel while ready finishes without pivot; the target is a consistent copy (QEMU m2)', async () => {
     const { graph, jobs, log, dst, vda, src, guest } = await setup();
-    const job = await blockdevMirror(graph, jobs, { 'job-id': 'm2', device: 'src', target: 'dst', sync: 'full' });
+    const job = await blockdevMirror(graph, jobs, {
+      'job-id': 'm2',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+    });
     await guest.randomWrites(10);
     await job.until((j) => j.status === 'ready');
     await guest.randomWrites(10);
@@ -132,14 +147,24 @@ describe('mirror job', () => {
 
   it('forced cancel while ready aborts (QEMU m3); pause while ready goes standby (QEMU m4)', async () => {
     const { graph, jobs, log, vda, src, guest } = await setup();
-    const m3 = await blockdevMirror(graph, jobs, { 'job-id': 'm3', device: 'src', target: 'dst', sync: 'full' });
+    const m3 = await blockdevMirror(graph, jobs, {
+      'job-id': 'm3',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+    });
     await m3.until((j) => j.status === 'ready');
     await guest.randomWrites(5);
     await jobs.blockJobCancel('m3', true);
     await m3.until((j) => j.status === 'null');
     expect(vda.node).toBe(src.node);
     expect(log.of('m3').map(eventShape)).toEqual(recorded('mirror-cancel-after-ready.txt', 'm3'));
-    const m4 = await blockdevMirror(graph, jobs, { 'job-id': 'm4', device: 'src', target: 'dst', sync: 'full' });
+    const m4 = await blockdevMirror(graph, jobs, {
+      'job-id': 'm4',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+    });
     await m4.until((j) => j.status === 'ready');
     m4.userPause();
     await m4.until((j) => j.status === 'standby');
@@ -223,7 +248,12 @@ describe('mirror job', () => {
   it('a target of another size fails the job with QEMU message', async () => {
     const { graph, jobs, log } = await setup();
     await addMemoryImage(graph, { nodeName: 'small', size: SIZE / 2, clusterSize: CLUSTER });
-    const job = await blockdevMirror(graph, jobs, { 'job-id': 'e', device: 'src', target: 'small', sync: 'full' });
+    const job = await blockdevMirror(graph, jobs, {
+      'job-id': 'e',
+      device: 'src',
+      target: 'small',
+      sync: 'full',
+    });
     await job.until((j) => j.status === 'null');
     const completed = log.of('e').find((e) => e.event === 'BLOCK_JOB_COMPLETED')!;
     expect(completed.data['error']).toBe('Source and target image have different sizes');

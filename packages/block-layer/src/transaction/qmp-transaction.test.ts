@@ -175,3 +175,41 @@ describe('QMP transaction', () => {
     expect(src.node.readOnly).toBe(true);
   });
 });
+
+describe('QMP transaction input', () => {
+  it('refuses malformed actions with typed errors before doing anything', async () => {
+    const { graph, vda } = await scene();
+    const before = stateOf(graph, vda);
+    const bad: Array<[unknown[], string]> = [
+      [[null], "Invalid parameter type for 'actions', expected: object"],
+      [[{ data: {} }], "Parameter 'type' is missing"],
+      [[{ type: 'block-dirty-bitmap-add' }], "Invalid parameter type for 'data', expected: object"],
+      [[{ type: 'block-dirty-bitmap-add', data: { node: 'src' } }], "Parameter 'name' is missing"],
+      [
+        [{ type: 'blockdev-snapshot', data: { node: 1, overlay: 'ovl' } }],
+        "Invalid parameter type for 'node', expected: string",
+      ],
+      [
+        [{ type: 'block-dirty-bitmap-merge', data: { node: 'src', target: 'b0', bitmaps: 'b1' } }],
+        "Invalid parameter type for 'bitmaps', expected: array",
+      ],
+      [
+        [
+          ACTIONS[1],
+          {
+            type: 'block-dirty-bitmap-merge',
+            data: { node: 'src', target: 'b0', bitmaps: [{ node: 'src' }] },
+          },
+        ],
+        "Parameter 'name' is missing",
+      ],
+    ];
+    for (const [actions, message] of bad) {
+      await expect(qmpTransaction(graph, actions as Array<{ type: string }>)).rejects.toMatchObject({
+        name: 'BlockError',
+        message,
+      });
+      expect(stateOf(graph, vda)).toEqual(before);
+    }
+  });
+});

@@ -8,6 +8,7 @@ import {
   setBitmapEnabled,
 } from '../bitmap/bitmap-commands.js';
 import { BlockError } from '../errors.js';
+import { requireObject, requireString } from '../qapi-args.js';
 import type { BlockGraph } from '../graph/graph.js';
 import { SnapshotAction, type SnapshotOptions } from './snapshot.js';
 
@@ -79,13 +80,47 @@ export async function qmpTransaction(
   specs: readonly { type: string; data?: unknown }[],
   properties: TransactionProperties = {},
 ): Promise<void> {
-  for (const spec of specs) {
-    if (!KNOWN_TYPES.has(spec.type)) {
-      throw new BlockError('invalid-argument', `Parameter 'type' does not accept value '${spec.type}'`);
+  for (const raw of specs) {
+    const spec = requireObject(raw, 'actions');
+    const type = requireString(spec, 'type');
+    if (!KNOWN_TYPES.has(type)) {
+      throw new BlockError('invalid-argument', `Parameter 'type' does not accept value '${type}'`);
     }
+    checkData(type, spec['data']);
   }
   const grouped = properties['completion-mode'] === 'grouped';
   await runTransaction(specs.map((spec) => buildAction(graph, spec as TransactionActionSpec, grouped)));
+}
+
+/** The mandatory members of each action's data, checked before anything runs. */
+const REQUIRED: Record<string, readonly string[]> = {
+  abort: [],
+  'block-dirty-bitmap-add': ['node', 'name'],
+  'block-dirty-bitmap-remove': ['node', 'name'],
+  'block-dirty-bitmap-clear': ['node', 'name'],
+  'block-dirty-bitmap-enable': ['node', 'name'],
+  'block-dirty-bitmap-disable': ['node', 'name'],
+  'block-dirty-bitmap-merge': ['node', 'target'],
+  'blockdev-snapshot': ['node', 'overlay'],
+};
+
+function checkData(type: string, data: unknown): void {
+  if (type === 'abort' && data === undefined) return;
+  const object = requireObject(data, 'data');
+  for (const key of REQUIRED[type] ?? []) requireString(object, key);
+  if (type === 'block-dirty-bitmap-merge') {
+    const bitmaps = object['bitmaps'];
+    if (bitmaps === undefined) throw new BlockError('invalid-argument', "Parameter 'bitmaps' is missing");
+    if (!Array.isArray(bitmaps)) {
+      throw new BlockError('invalid-argument', "Invalid parameter type for 'bitmaps', expected: array");
+    }
+    for (const source of bitmaps) {
+      if (typeof source === 'string') continue;
+      const ref = requireObject(source, 'bitmaps');
+      requireString(ref, 'node');
+      requireString(ref, 'name');
+    }
+  }
 }
 
 function buildAction(graph: BlockGraph, spec: TransactionActionSpec, grouped: boolean): TransactionAction {
