@@ -1,0 +1,228 @@
+import { join } from 'node:path';
+import { isQmpError, type JsonObject, type JsonValue, QmpClient } from '@strata/qmp-protocol';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  checkImage,
+  createImage,
+  DAEMONS,
+  type DaemonSession,
+  imageInfo,
+  scratch,
+  startDaemon,
+} from './test-support/daemons.js';
+
+/** The QMP error a call failed with, as `{ class, desc }`. */
+async function errorOf(call: Promise<unknown>): Promise<{ class: string; desc: string }> {
+  try {
+    await call;
+  } catch (error) {
+    if (isQmpError(error)) return { class: error.class, desc: error.desc };
+    throw error;
+  }
+  throw new Error('the command succeeded');
+}
+
+const nodes = async (client: QmpClient) =>
+  (await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[];
+
+const BLOCK_DEVICE_INFO_KEYS = [
+  'bps',
+  'bps_rd',
+  'bps_wr',
+  'backing_file_depth',
+  'cache',
+  'detect_zeroes',
+  'drv',
+  'encrypted',
+  'file',
+  'image',
+  'iops',
+  'iops_rd',
+  'iops_wr',
+  'node-name',
+  'ro',
+  'write_threshold',
+].sort();
+
+describe.each(DAEMONS)('%s: negotiation, graph, snapshots, transactions', (kind) => {
+  let dir: string;
+  let remove: () => Promise<void>;
+  let daemon: DaemonSession | undefined;
+  beforeEach(async () => {
+    ({ dir, remove } = await scratch());
+  });
+  afterEach(async () => {
+    if (daemon && daemon.process.exitCode === null) await daemon.quit();
+    daemon = undefined;
+    await remove();
+  });
+
+  it('greets, refuses commands before negotiation and reports protocol errors', async () => {
+    daemon = await startDaemon(kind, dir, [], false);
+    const { client } = daemon;
+    expect(client.greeting.version.qemu).toMatchObject({ major: 7, minor: 2 });
+    expect(client.greeting.capabilities).toEqual(['oob']);
+    expect(await errorOf(client.executeRaw('query-jobs'))).toEqual({
+      class: 'CommandNotFound',
+      desc: "Expecting capabilities negotiation with 'qmp_capabilities'",
+    });
+    await client.negotiate();
+    expect(await errorOf(client.negotiate())).toEqual({
+      class: 'CommandNotFound',
+      desc: "Capabilities negotiation is already complete, command ignored",
+    });
+    expect(await errorOf(client.executeRaw('no-such-command'))).toEqual({
+      class: 'CommandNotFound',
+      desc: 'The command no-such-command has not been found',
+    });
+    expect(await errorOf(client.executeRaw('blockdev-del', {}))).toEqual({
+      class: 'GenericError',
+      desc: "Parameter 'node-name' is missing",
+    });
+    expect(await errorOf(client.executeRaw('blockdev-add', { driver: 'nope', 'node-name': 'x' }))).toEqual({
+      class: 'GenericError',
+      desc: "Parameter 'driver' does not accept value 'nope'",
+    });
+    const version = (await client.executeRaw('query-version')) as JsonObject;
+    expect(version['qemu']).toMatchObject({ major: 7, minor: 2 });
+    const commands = ((await client.executeRaw('query-commands')) as JsonObject[]).map((c) => c['name']);
+    expect(commands).toEqual(expect.arrayContaining(['blockdev-add', 'query-jobs', 'transaction', 'quit']));
+  });
+
+  it('adds, queries and deletes nodes, with QEMU errors for missing and busy ones', async () => {
+    const image = join(dir, 'disk.qcow2');
+    await createImage(image, '4M');
+    daemon = await startDaemon(kind, dir);
+    const { client } = daemon;
+    await client.executeRaw('blockdev-add', {
+      driver: 'qcow2',
+      'node-name': 'disk0',
+      file: { driver: 'file', filename: image },
+    });
+    const listed = await nodes(client);
+    expect(listed).toHaveLength(2);
+    const [format, protocol] = listed as [JsonObject, JsonObject];
+    expect(Object.keys(format).sort()).toEqual(BLOCK_DEVICE_INFO_KEYS);
+    expect(format).toMatchObject({ 'node-name': 'disk0', drv: 'qcow2', ro: false, file: image });
+    expect(format['image']).toMatchObject({ 'virtual-size': 4 * 1024 * 1024, format: 'qcow2', filename: image });
+    expect(protocol).toMatchObject({ drv: 'file', file: image });
+    expect(String(protocol['node-name'])).toMatch(/^#block\d+$/);
+
+    expect(
+      await errorOf(
+        client.executeRaw('blockdev-add', { driver: 'null-co', 'node-name': 'disk0', size: 1048576 }),
+      ),
+    ).toEqual({ class: 'GenericError', desc: "Duplicate nodes with node-name='disk0'" });
+    expect(await errorOf(client.executeRaw('blockdev-add', { driver: 'null-co' }))).toEqual({
+      class: 'GenericError',
+      desc: "'node-name' must be specified for the root node",
+    });
+    expect(
+      await errorOf(
+        client.executeRaw('blockdev-add', {
+          driver: 'qcow2',
+          'node-name': 'gone',
+          file: { driver: 'file', filename: join(dir, 'missing.qcow2') },
+        }),
+      ),
+    ).toEqual({
+      class: 'GenericError',
+      desc: `Could not open '${join(dir, 'missing.qcow2')}': No such file or directory`,
+    });
+    expect(await errorOf(client.executeRaw('blockdev-del', { 'node-name': 'nope' }))).toEqual({
+      class: 'GenericError',
+      desc: "Failed to find node with node-name='nope'",
+    });
+    expect(await errorOf(client.executeRaw('blockdev-del', { 'node-name': String(protocol['node-name']) }))).toEqual(
+      { class: 'GenericError', desc: `Node ${String(protocol['node-name'])} is not owned by the monitor` },
+    );
+    await client.executeRaw('blockdev-del', { 'node-name': 'disk0' });
+    expect(await nodes(client)).toEqual([]);
+    expect((await daemon.quit()).code).toBe(0);
+    expect(await checkImage(image)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+  });
+
+  it('takes an external snapshot onto an overlay opened without backing', async () => {
+    const base = join(dir, 'base.qcow2');
+    const overlay = join(dir, 'overlay.qcow2');
+    await createImage(base, '4M');
+    await createImage(overlay, '4M', base);
+    daemon = await startDaemon(kind, dir);
+    const { client } = daemon;
+    await client.executeRaw('blockdev-add', { driver: 'qcow2', 'node-name': 'base', file: { driver: 'file', filename: base } });
+    await client.executeRaw('blockdev-add', {
+      driver: 'qcow2',
+      'node-name': 'ovl',
+      file: { driver: 'file', filename: overlay },
+      backing: null,
+    });
+    expect(
+      await errorOf(client.executeRaw('blockdev-snapshot', { node: 'nope', overlay: 'ovl' })),
+    ).toEqual({ class: 'GenericError', desc: "Cannot find device='nope' nor node-name='nope'" });
+    expect(await errorOf(client.executeRaw('blockdev-snapshot', { node: 'base', overlay: 'nope' }))).toEqual({
+      class: 'GenericError',
+      desc: "Cannot find device='nope' nor node-name='nope'",
+    });
+    await client.executeRaw('blockdev-snapshot', { node: 'base', overlay: 'ovl' });
+    const byName = new Map((await nodes(client)).map((n) => [n['node-name'], n]));
+    expect(byName.get('ovl')).toMatchObject({ backing_file: base, ro: false });
+    expect(byName.get('base')).toMatchObject({ ro: true });
+    expect(await errorOf(client.executeRaw('blockdev-del', { 'node-name': 'base' }))).toEqual({
+      class: 'GenericError',
+      desc: "Node 'base' is busy: node is used as backing hd of 'ovl'",
+    });
+    expect((await daemon.quit()).code).toBe(0);
+    expect(await checkImage(base)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+    expect(await checkImage(overlay)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+    expect(await imageInfo(overlay)).toMatchObject({ 'backing-filename': base });
+  });
+
+  it('runs transactions all or nothing', async () => {
+    const base = join(dir, 'base.qcow2');
+    await createImage(base, '4M');
+    daemon = await startDaemon(kind, dir);
+    const { client } = daemon;
+    await client.executeRaw('blockdev-add', { driver: 'qcow2', 'node-name': 'base', file: { driver: 'file', filename: base } });
+    const bitmapsOf = async (name: string): Promise<JsonValue> =>
+      (await nodes(client)).find((n) => n['node-name'] === name)?.['dirty-bitmaps'] ?? [];
+
+    expect(
+      await errorOf(
+        client.executeRaw('transaction', {
+          actions: [
+            { type: 'block-dirty-bitmap-add', data: { node: 'base', name: 'b1' } },
+            { type: 'abort', data: {} },
+          ],
+        }),
+      ),
+    ).toEqual({ class: 'GenericError', desc: 'Transaction aborted using Abort action' });
+    expect(await bitmapsOf('base')).toEqual([]);
+    expect(
+      await errorOf(
+        client.executeRaw('transaction', {
+          actions: [
+            { type: 'block-dirty-bitmap-add', data: { node: 'base', name: 'b1' } },
+            { type: 'blockdev-snapshot', data: { node: 'base', overlay: 'nope' } },
+          ],
+        }),
+      ),
+    ).toEqual({ class: 'GenericError', desc: "Cannot find device='nope' nor node-name='nope'" });
+    expect(await bitmapsOf('base')).toEqual([]);
+    expect(
+      await errorOf(client.executeRaw('transaction', { actions: [{ type: 'x-nope', data: {} }] })),
+    ).toEqual({ class: 'GenericError', desc: "Parameter 'type' does not accept value 'x-nope'" });
+    await client.executeRaw('transaction', { actions: [] });
+    await client.executeRaw('transaction', {
+      actions: [
+        { type: 'block-dirty-bitmap-add', data: { node: 'base', name: 'b1', granularity: 65536 } },
+        { type: 'block-dirty-bitmap-add', data: { node: 'base', name: 'b2', disabled: true } },
+      ],
+    });
+    expect(await bitmapsOf('base')).toEqual([
+      { name: 'b2', recording: false, persistent: false, busy: false, granularity: 65536, count: 0 },
+      { name: 'b1', recording: true, persistent: false, busy: false, granularity: 65536, count: 0 },
+    ]);
+    expect((await daemon.quit()).code).toBe(0);
+    expect(await checkImage(base)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+  });
+});
