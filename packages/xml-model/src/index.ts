@@ -60,6 +60,8 @@ export type {
 } from './domain/types.js';
 export { domainDisks } from './domain/disks.js';
 export { formatDomainXml, parseDomainXml } from './domain/domain-xml.js';
+export { formatDomainStatusXml, parseDomainStatusXml } from './domain/status.js';
+export type { DomainStatusDef } from './domain/status.js';
 
 export { SNAPSHOT_STATES } from './snapshot/types.js';
 export type { SnapshotDef, SnapshotDiskDef, SnapshotMemory, SnapshotState } from './snapshot/types.js';

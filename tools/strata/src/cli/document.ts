@@ -3,7 +3,9 @@ import {
   DEFAULT_XML_LIMITS,
   type DiskDef,
   type DomainDef,
+  type DomainStatusDef,
   parseDiskXml,
+  parseDomainStatusXml,
   parseDomainXml,
   parseSnapshotXml,
   readXml,
@@ -15,6 +17,7 @@ import {
 /** A document read from a file, by the kind its root element says it is. */
 export type LoadedDocument =
   | { kind: 'domain'; text: string; domain: DomainDef }
+  | { kind: 'status'; text: string; status: DomainStatusDef }
   | { kind: 'snapshot'; text: string; snapshot: SnapshotDef }
   | { kind: 'disk'; text: string; disk: DiskDef };
 
@@ -48,21 +51,17 @@ export async function readDocumentText(path: string): Promise<string> {
 }
 
 /**
- * Parses a document according to its root element (`domain`, `domainsnapshot`, `disk`). A
- * libvirt status document (`domstatus`) is read in the status form; only its `<domain>` is
- * modelled.
+ * Parses a document according to its root element (`domain`, `domainsnapshot`, `disk`, or
+ * libvirt's status document `domstatus`, whose domain is read in the status form).
  */
 export function loadDocument(text: string, options: LoadOptions): LoadedDocument {
   const root = readXml(text).name;
   const common = { mode: options.mode, extensions: options.extensions };
   switch (root) {
     case 'domain':
+      return { kind: 'domain', text, domain: parseDomainXml(text, common) };
     case 'domstatus':
-      return {
-        kind: 'domain',
-        text,
-        domain: parseDomainXml(text, root === 'domstatus' ? { ...common, mode: 'status' } : common),
-      };
+      return { kind: 'status', text, status: parseDomainStatusXml(text, { extensions: options.extensions }) };
     case 'domainsnapshot':
       return {
         kind: 'snapshot',
@@ -78,7 +77,7 @@ export function loadDocument(text: string, options: LoadOptions): LoadedDocument
       return { kind: 'disk', text, disk: parseDiskXml(text, { ...common, sourceOnly: options.sourceOnly }) };
     default:
       throw new XmlModelError(
-        `unsupported root element <${root}> (expected domain, domainsnapshot or disk)`,
+        `unsupported root element <${root}> (expected domain, domstatus, domainsnapshot or disk)`,
         {
           code: 'unsupported',
           path: `/${root}`,

@@ -1,6 +1,7 @@
 import {
   applyQemuDiskDefaults,
   formatDiskXml,
+  formatDomainStatusXml,
   formatDomainXml,
   formatSnapshotXml,
   XmlModelError,
@@ -18,8 +19,7 @@ element and attribute order, empty elements self-closed, libvirt's escaping.
 
 options:
   --inactive | --live | --status   the form the document is read in (default --inactive);
-                                   a <domstatus> document is read in the status form and its
-                                   <domain> is printed
+                                   a <domstatus> document is always read in the status form
   --output-mode MODE               write another form: inactive drops indexes, mirrors, ids
   --qemu-defaults                  add what libvirt's QEMU driver adds to disks (driver name,
                                    raw format, LUKS engine)
@@ -65,6 +65,13 @@ export async function xmlFormat(args: readonly string[], ctx: CliContext): Promi
         ctx.stdout(formatDomainXml(doc.domain, { mode: out }));
         break;
       }
+      case 'status':
+        if (qemu) {
+          for (const entry of doc.status.domain.devices ?? [])
+            if (entry.kind === 'disk') entry.disk = applyQemuDiskDefaults(entry.disk);
+        }
+        ctx.stdout(formatDomainStatusXml(doc.status));
+        break;
       case 'disk':
         ctx.stdout(formatDiskXml(qemu ? applyQemuDiskDefaults(doc.disk) : doc.disk, { mode: out }));
         break;

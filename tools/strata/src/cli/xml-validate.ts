@@ -38,6 +38,7 @@ export async function xmlValidate(args: readonly string[], ctx: CliContext): Pro
   const problems: string[] = [];
   let kindLabel = '';
   let schemaNote = '';
+  let formLabel: string = mode;
   try {
     const text = await readDocumentText(file);
     const doc = loadDocument(text, {
@@ -51,19 +52,22 @@ export async function xmlValidate(args: readonly string[], ctx: CliContext): Pro
     const semantic =
       doc.kind === 'domain'
         ? validateDomain(doc.domain)
-        : doc.kind === 'snapshot'
-          ? validateSnapshot(doc.snapshot)
-          : [];
+        : doc.kind === 'status'
+          ? validateDomain(doc.status.domain)
+          : doc.kind === 'snapshot'
+            ? validateSnapshot(doc.snapshot)
+            : [];
     problems.push(...semantic.map((p) => p.message));
     const schemas = parsed.values.get('schemas') ?? ctx.env.STRATA_LIBVIRT_SCHEMAS;
+    const form = doc.kind === 'status' ? 'status' : mode;
+    formLabel = form;
     if (doc.kind === 'disk') schemaNote = 'schema check skipped: libvirt has no grammar for a bare <disk>';
+    else if (form === 'status') schemaNote = 'schema check skipped: libvirt has no grammar for status XML';
     else if (!schemas) {
       schemaNote = 'schema check skipped: set STRATA_LIBVIRT_SCHEMAS or pass --schemas DIR';
       if (parsed.flags.has('require-schema')) problems.push(schemaNote);
-    } else if (mode === 'status') {
-      schemaNote = 'schema check skipped: libvirt has no grammar for status XML';
     } else {
-      const result = await validateWithSchema(text, doc.kind === 'domain' ? 'domain' : 'domainsnapshot', {
+      const result = await validateWithSchema(text, doc.kind === 'snapshot' ? 'domainsnapshot' : 'domain', {
         libvirtSchemas: schemas,
         extensions,
       });
@@ -79,6 +83,6 @@ export async function xmlValidate(args: readonly string[], ctx: CliContext): Pro
     ctx.stderr(`${file}: invalid\n`);
     return EXIT.invalid;
   }
-  ctx.stdout(`${file}: valid ${kindLabel} (${mode} form; ${schemaNote})\n`);
+  ctx.stdout(`${file}: valid ${kindLabel} (${formLabel} form; ${schemaNote})\n`);
   return EXIT.ok;
 }
