@@ -230,6 +230,26 @@ describe('Qcow2Image write semantics', () => {
   });
 });
 
+describe('small caches', () => {
+  it('writes back as it goes when a long operation dirties more tables than the cache holds', async () => {
+    const file = await memoryQcow2({ size: 2048 * K, clusterSize: 512 });
+    const image = await openMemoryQcow2(file);
+    image.l2Cache.capacity = 2;
+    const data = pattern(1500 * K, 5);
+    await image.write(data, 700);
+    await image.writeZeroes(100 * K, 300 * K);
+    data.fill(0, 100 * K - 700, 400 * K - 700);
+    await image.discard(900 * K, 200 * K);
+    data.fill(0, 900 * K - 700, 1100 * K - 700);
+    expect(image.l2Cache.dirtyTables).toBeLessThanOrEqual(3);
+    const back = new Uint8Array(data.length);
+    await image.read(back, 700);
+    expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
+    await image.close();
+    await expectClean(file);
+  });
+});
+
 describe('backing file changes and emptying', () => {
   it('records a new backing file and empties the active state', async () => {
     const { top, topFile } = await chain();

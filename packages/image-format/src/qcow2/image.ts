@@ -456,6 +456,8 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
       }
       flushPlace();
       await flushAlloc();
+      // Allocated data is already written here; in-place writes do not change metadata.
+      await this.maybeWriteBack();
     }
     await Promise.all(tasks);
   }
@@ -694,6 +696,7 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
         }
       }
       this.l2Cache.markDirty(table);
+      await this.maybeWriteBack();
     }
   }
 
@@ -747,6 +750,8 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
         }
       }
       this.l2Cache.markDirty(table);
+      // Long operations write back as they go instead of holding every dirty table.
+      await this.maybeWriteBack();
     }
   }
 
