@@ -88,7 +88,8 @@ export class CommitJob extends BlockJob {
       for (const node of this.chain) {
         this.addNode(node, 'intermediate node', {
           perm: perms('consistent-read'),
-          shared: perms('consistent-read', 'write-unchanged', 'graph-mod'),
+          // The layers are only read; writes below them (into base) must stay possible.
+          shared: perms('consistent-read', 'write', 'write-unchanged', 'graph-mod'),
         });
       }
       this.addNode(this.base, 'base', {
