@@ -44,6 +44,7 @@ export async function startDaemon(
   const chardevs = new Map<string, SocketChardev>();
   const listeners: { listener: Server; chardev: SocketChardev }[] = [];
   const objects = new Map<string, JsonObject>();
+  const monitors: SocketChardev[] = [];
   const stop = async (): Promise<void> => {
     for (const { listener, chardev } of listeners) {
       listener.close();
@@ -63,6 +64,9 @@ export async function startDaemon(
         throw new DaemonOptionError(`${arg.text}: ${text}`);
       }
     }
+    // As in QEMU, monitors serve only once every option has been acted on: a client never
+    // sees a half-opened graph.
+    for (const chardev of monitors) listeners.push({ listener: await listen(monitor.server, chardev), chardev });
     if (settings.pidfile !== undefined) await writeFile(settings.pidfile, `${process.pid}\n`);
   } catch (error) {
     await stop().catch(() => undefined);
@@ -91,7 +95,7 @@ export async function startDaemon(
         if (parsed['mode'] === 'readline') {
           throw new DaemonOptionError('Only QMP is supported');
         }
-        listeners.push({ listener: await listen(monitor.server, chardev), chardev });
+        monitors.push(chardev);
         return;
       }
       case '--object': {
