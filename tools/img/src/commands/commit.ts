@@ -7,6 +7,7 @@ import { Progress } from '../format/progress.js';
 import { closeAll, formatName, oneFilename, openWritable, withOpenContext } from './common.js';
 import { resolveBackingPath } from './image-info.js';
 import { type Layer, openBaseWritable, openLowerLayers } from './layers.js';
+import { ReadAhead } from './read-ahead.js';
 
 const CHUNK = 2 * 1024 * 1024;
 
@@ -122,35 +123,49 @@ export async function commitLayers(
   const top = (layers[0] as Layer).image;
   const size = top.virtualSize;
   if (base.virtualSize < size) await base.resize(size);
-  const buffer = new Uint8Array(CHUNK);
+  const copier = new ReadAhead(4, CHUNK);
   let offset = 0;
-  while (offset < size) {
-    let length = Math.min(CHUNK, size - offset);
-    let decided: { layer: EngineImage; status: 'data' | 'zero' } | null = null;
-    for (const { image } of layers) {
-      if (offset >= image.virtualSize) {
-        // A shorter intermediate reads zeroes past its end, hiding what is below.
-        decided = { layer: image, status: 'zero' };
-        break;
+  try {
+    while (offset < size) {
+      let length = Math.min(CHUNK, size - offset);
+      let decided: { layer: EngineImage; status: 'data' | 'zero' } | null = null;
+      for (const { image } of layers) {
+        if (offset >= image.virtualSize) {
+          // A shorter intermediate reads zeroes past its end, hiding what is below.
+          decided = { layer: image, status: 'zero' };
+          break;
+        }
+        length = Math.min(length, image.virtualSize - offset);
+        const [extent] = await image.blockStatus(offset, length);
+        if (!extent) throw new Error(`no block status at ${offset}`);
+        length = Math.min(length, extent.length);
+        if (extent.status !== 'unallocated') {
+          decided = { layer: image, status: extent.status };
+          break;
+        }
       }
-      length = Math.min(length, image.virtualSize - offset);
-      const [extent] = await image.blockStatus(offset, length);
-      if (!extent) throw new Error(`no block status at ${offset}`);
-      length = Math.min(length, extent.length);
-      if (extent.status !== 'unallocated') {
-        decided = { layer: image, status: extent.status };
-        break;
+      const at = offset;
+      const end = offset + length;
+      if (decided?.status === 'data') {
+        const layer = decided.layer;
+        await copier.add(
+          length,
+          (view) => layer.read(view, at),
+          async (view) => {
+            await base.write(view, at);
+            onProgress(end, size);
+          },
+        );
+      } else {
+        await copier.drain();
+        // qemu-img commit drops the base's clusters under zeroes (the mirror job runs with unmap).
+        if (decided?.status === 'zero') await base.writeZeroes(offset, length, { mayUnmap: true });
+        onProgress(end, size);
       }
+      offset = end;
     }
-    if (decided?.status === 'data') {
-      const view = buffer.subarray(0, length);
-      await decided.layer.read(view, offset);
-      await base.write(view, offset);
-    } else if (decided?.status === 'zero') {
-      // qemu-img commit drops the base's clusters under zeroes (the mirror job runs with unmap).
-      await base.writeZeroes(offset, length, { mayUnmap: true });
-    }
-    offset += length;
-    onProgress(offset, size);
+    await copier.drain();
+  } finally {
+    await copier.settle();
   }
 }

@@ -10,6 +10,7 @@ import { Progress } from '../format/progress.js';
 import { type ChainExtent, chainBlockStatus } from './chain-status.js';
 import { closeAll, formatName, openReadOnly, openWritable, withOpenContext } from './common.js';
 import { buildCreateSpec, validateCreateSpec } from './create.js';
+import { ReadAhead } from './read-ahead.js';
 import { isAllZero, zeroRuns } from './zero-detect.js';
 
 /** Largest piece copied at once. */
@@ -142,18 +143,7 @@ export async function copyImages(plan: ConvertPlan): Promise<void> {
   const total = plan.sources.reduce((sum, s) => sum + s.virtualSize, 0);
   const cluster = plan.target.clusterSize ?? 65536;
   const compressBuffer = new Uint8Array(cluster);
-  // Reads run ahead of writes (up to READ_AHEAD chunks) while writes stay in guest order, so
-  // source and target I/O overlap and the target's layout is the same on every run.
-  const free: Uint8Array[] = Array.from({ length: READ_AHEAD + 1 }, () => new Uint8Array(CHUNK));
-  const queue: Array<{ at: number; length: number; buffer: Uint8Array; read: Promise<void> }> = [];
-  const writeOldest = async () => {
-    const job = queue.shift();
-    if (!job) return;
-    await job.read;
-    await writeData(plan, job.buffer.subarray(0, job.length), job.at);
-    free.push(job.buffer);
-    plan.progress.update(job.at + job.length, total);
-  };
+  const copier = new ReadAhead(READ_AHEAD, CHUNK);
   let base = 0;
   try {
     for (const source of plan.sources) {
@@ -166,36 +156,36 @@ export async function copyImages(plan: ConvertPlan): Promise<void> {
         const status = plan.topOnly
           ? topLayerStatus(await source.blockStatus(offset, want))
           : chainCopyStatus(await chainBlockStatus(source, offset, want));
-        const length = status.length;
+        const from = offset;
+        const at = base + offset;
+        const end = at + status.length;
         if (status.kind === 'data' && !plan.compress) {
-          if (free.length === 0) await writeOldest();
-          const buffer = free.pop() as Uint8Array;
-          queue.push({
-            at: base + offset,
-            length,
-            buffer,
-            read: source.read(buffer.subarray(0, length), offset),
-          });
-          if (queue.length >= READ_AHEAD) await writeOldest();
+          await copier.add(
+            status.length,
+            (view) => source.read(view, from),
+            async (view) => {
+              await writeData(plan, view, at);
+              plan.progress.update(end, total);
+            },
+          );
         } else {
           // Everything before this range is written first, keeping writes in order.
-          while (queue.length > 0) await writeOldest();
+          await copier.drain();
           if (status.kind === 'zero') {
-            if (!plan.targetIsZero) await plan.target.writeZeroes(base + offset, length, { mayUnmap: true });
+            if (!plan.targetIsZero) await plan.target.writeZeroes(at, status.length, { mayUnmap: true });
           } else if (status.kind === 'data') {
-            await copyCompressed(plan, source, compressBuffer, base, offset, length, cluster);
+            await copyCompressed(plan, source, compressBuffer, base, offset, status.length, cluster);
           }
           // 'backing': left unallocated, the target's backing file provides these bytes.
-          plan.progress.update(base + offset + length, total);
+          plan.progress.update(end, total);
         }
-        offset += length;
+        offset += status.length;
       }
       base += source.virtualSize;
     }
-    while (queue.length > 0) await writeOldest();
+    await copier.drain();
   } finally {
-    // Never leave reads running into buffers after a failure.
-    await Promise.allSettled(queue.map((job) => job.read));
+    await copier.settle();
   }
 }
 
