@@ -118,9 +118,12 @@ export class ArrayBitmapStore implements DirtyBitmapStore {
   }
 
   private forRange(offset: number, length: number, apply: (granule: number) => void): void {
-    if (length <= 0) return;
-    const first = Math.floor(Math.max(0, offset) / this.granularity);
-    const last = Math.min(this.granules - 1, Math.floor((offset + length - 1) / this.granularity));
+    // Bytes past the covered size do not exist: nothing to mark for them.
+    const end = Math.min(offset + length, this.bytes);
+    const start = Math.max(0, offset);
+    if (end <= start) return;
+    const first = Math.floor(start / this.granularity);
+    const last = Math.floor((end - 1) / this.granularity);
     for (let g = first; g <= last; g++) apply(g);
   }
 
