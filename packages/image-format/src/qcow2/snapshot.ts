@@ -66,6 +66,7 @@ export async function createSnapshot(
       image.snapshots.reduce((max, s) => Math.max(max, Number.parseInt(s.id, 10) || 0), 0) + 1,
     );
     const l1Copy = image.l1.slice();
+    await checkIncrementFits(image, l1Copy);
     const copiedCopy = Uint8Array.from(image.l1Copied);
     let l1Offset = 0;
     if (l1Copy.length > 0) {
@@ -106,6 +107,7 @@ export async function applySnapshot(image: Qcow2Image, nameOrId: string): Promis
     const snapshot = find(image, nameOrId);
     await image.writeBackMetadata();
     const snapL1 = await readL1(image, snapshot);
+    await checkIncrementFits(image, snapL1);
     await adjustTree(image, snapL1, 1);
     if (snapL1.length > image.l1.length) await image.growL1(snapL1.length);
     const oldL1 = image.l1.slice();
@@ -177,6 +179,40 @@ export async function readL1(image: Qcow2Image, snapshot: SnapshotEntry): Promis
     out.push(offset);
   }
   return out;
+}
+
+/**
+ * Refuses (before changing anything) a snapshot operation whose extra references would not
+ * fit in the image's refcount width, as QEMU fails with a refcount overflow.
+ */
+async function checkIncrementFits(image: Qcow2Image, l1: number[]): Promise<void> {
+  const extra = new Map<number, number>();
+  const add = (cluster: number) => extra.set(cluster, (extra.get(cluster) ?? 0) + 1);
+  for (const l2Offset of l1) {
+    if (l2Offset === 0) continue;
+    add(l2Offset / image.clusterSize);
+    const table = await image.l2Cache.get(l2Offset);
+    for (let i = 0; i < image.l2Entries; i++) {
+      const hi = entryHi(table.view, i);
+      const lo = entryLo(table.view, i);
+      const kind = classify(hi, lo, image.v3);
+      if (kind === ClusterKind.Normal || kind === ClusterKind.ZeroAlloc) {
+        add(entryOffset(hi, lo) / image.clusterSize);
+      } else if (kind === ClusterKind.Compressed) {
+        const [a, b] = compressedClusters(compressedLocation(hi, lo, image.clusterBits), image.clusterBits);
+        for (let c = a; c <= b; c++) add(c);
+      }
+    }
+  }
+  for (const [cluster, n] of extra) {
+    if ((await image.refcounts.get(cluster)) + n > image.refcounts.maxRefcount) {
+      throw new ImageError(
+        'invalid-argument',
+        `Refcount overflow: cluster ${cluster} cannot take ${n} more reference(s) in ${image.refcounts.refcountOrder === 6 ? 64 : 2 ** image.refcounts.refcountOrder} bits`,
+        { path: image.filename },
+      );
+    }
+  }
 }
 
 /** Adds `delta` to the refcount of every L2 table and host cluster reachable from an L1 table. */
