@@ -85,6 +85,8 @@ export interface Qcow2Info {
   backingFormat: string | null;
   dataFile: string | null;
   snapshots: SnapshotInfo[];
+  /** Persistent bitmaps stored in the image, as `qemu-img info` lists them (empty when none). */
+  bitmaps: Array<{ name: string; granularity: number; flags: ('in-use' | 'auto')[] }>;
 }
 
 /** One internal snapshot, as `qemu-img snapshot -l` lists it. */
@@ -1097,6 +1099,9 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
         vmClockNs: s.vmClockNs,
         icount: s.icount,
       })),
+      bitmaps: (this.bitmaps?.list() ?? [])
+        .filter((b) => b.persistent)
+        .map((b) => ({ name: b.name, granularity: b.granularity, flags: b.flags })),
     };
   }
 

@@ -12,6 +12,7 @@ afterAll(() => tmp.cleanup());
 /** Our info() in the shape of `qemu-img info --output=json`, for the keys qemu-img printed. */
 function asQemuJson(info: Qcow2Info, theirs: Record<string, unknown>): Record<string, unknown> {
   const specific: Record<string, unknown> = {
+    bitmaps: info.bitmaps,
     compat: info.compat,
     'compression-type': info.compressionType,
     'lazy-refcounts': info.lazyRefcounts,
@@ -64,6 +65,23 @@ describe('Qcow2Image.info() reports what qemu-img info reports', () => {
     await mustRun('qemu-img', ['create', '-q', '-f', 'qcow2', ...options, path, '3M']);
     await mustRun('qemu-io', ['-f', 'qcow2', '-c', 'write -P 1 0 100k', path]);
     await mustRun('qemu-img', ['snapshot', '-c', 'snap', path]);
+    const theirs = JSON.parse(
+      await mustRun('qemu-img', ['info', '-f', 'qcow2', '--output=json', path]),
+    ) as Record<string, unknown>;
+    const image = (await openImage(path, { format: 'qcow2', readOnly: true })) as Qcow2Image;
+    try {
+      const { filename: _f, ...rest } = theirs;
+      expect(asQemuJson(await image.info(), theirs)).toEqual(rest);
+    } finally {
+      await image.close();
+    }
+  });
+
+  it('lists persistent bitmaps like qemu-img info', async () => {
+    const path = tmp.path('bitmaps.qcow2');
+    await mustRun('qemu-img', ['create', '-q', '-f', 'qcow2', path, '1M']);
+    await mustRun('qemu-img', ['bitmap', '--add', path, 'b1']);
+    await mustRun('qemu-img', ['bitmap', '--add', '-g', '128k', '--disable', path, 'b2']);
     const theirs = JSON.parse(
       await mustRun('qemu-img', ['info', '-f', 'qcow2', '--output=json', path]),
     ) as Record<string, unknown>;
