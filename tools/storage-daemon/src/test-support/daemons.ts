@@ -165,6 +165,11 @@ export async function writePattern(path: string, pattern: number, offset: number
 
 /** True when qemu-io reads `pattern` over the range. */
 export async function readsPattern(path: string, pattern: number, offset: number, length: number): Promise<boolean> {
-  const { stdout } = await tool('qemu-io', ['-r', '-f', 'qcow2', '-c', `read -P ${pattern} ${offset} ${length}`, path]);
+  const args = ['-r', '-f', 'qcow2', '-c', `read -P ${pattern} ${offset} ${length}`, path];
+  // qemu-io exits 1 when the pattern does not match; any other failure is an error.
+  const { stdout } = await tool('qemu-io', args).catch((error: { stdout?: string }) => {
+    if (error.stdout?.includes('Pattern verification failed')) return { stdout: error.stdout };
+    throw error;
+  });
   return !stdout.includes('Pattern verification failed');
 }
