@@ -32,7 +32,9 @@ async function bitmaps(client: QmpClient, node: string): Promise<JsonObject[]> {
 
 /** Bitmaps recorded in the image file, as qemu-img reports them. */
 async function storedBitmaps(path: string): Promise<{ name: string; flags: string[] }[]> {
-  const info = (await imageInfo(path)) as { 'format-specific'?: { data?: { bitmaps?: { name: string; flags: string[] }[] } } };
+  const info = (await imageInfo(path)) as {
+    'format-specific'?: { data?: { bitmaps?: { name: string; flags: string[] }[] } };
+  };
   return (info['format-specific']?.data?.bitmaps ?? []).map(({ name, flags }) => ({ name, flags }));
 }
 
@@ -62,7 +64,11 @@ describe.each(DAEMONS)('%s: dirty bitmaps', (kind) => {
     const image = await imageWithDirtyBitmap(dir);
     daemon = await startDaemon(kind, dir);
     const { client } = daemon;
-    await client.executeRaw('blockdev-add', { driver: 'qcow2', 'node-name': 'disk', file: { driver: 'file', filename: image } });
+    await client.executeRaw('blockdev-add', {
+      driver: 'qcow2',
+      'node-name': 'disk',
+      file: { driver: 'file', filename: image },
+    });
     expect(await bitmaps(client, 'disk')).toEqual([
       { name: 'b0', recording: true, persistent: true, busy: false, granularity: 65536, count: MiB },
     ]);
@@ -76,13 +82,19 @@ describe.each(DAEMONS)('%s: dirty bitmaps', (kind) => {
       desc: "Cannot find device='nope' nor node-name='nope'",
     });
     expect(
-      await errorOf(client.executeRaw('block-dirty-bitmap-add', { node: 'disk', name: 'x', granularity: 1000 })),
+      await errorOf(
+        client.executeRaw('block-dirty-bitmap-add', { node: 'disk', name: 'x', granularity: 1000 }),
+      ),
     ).toEqual({ class: 'GenericError', desc: 'Granularity must be power of 2 and at least 512' });
-    expect(await errorOf(client.executeRaw('block-dirty-bitmap-remove', { node: 'disk', name: 'nope' }))).toEqual({
+    expect(
+      await errorOf(client.executeRaw('block-dirty-bitmap-remove', { node: 'disk', name: 'nope' })),
+    ).toEqual({
       class: 'GenericError',
       desc: "Dirty bitmap 'nope' not found",
     });
-    expect(await errorOf(client.executeRaw('block-dirty-bitmap-clear', { node: 'nope', name: 'b0' }))).toEqual({
+    expect(
+      await errorOf(client.executeRaw('block-dirty-bitmap-clear', { node: 'nope', name: 'b0' })),
+    ).toEqual({
       class: 'GenericError',
       desc: "Node 'nope' not found",
     });
@@ -112,9 +124,7 @@ describe.each(DAEMONS)('%s: dirty bitmaps', (kind) => {
 
     expect((await daemon.quit()).code).toBe(0);
     expect(await checkImage(image)).toEqual(CLEAN);
-    expect(
-      (await storedBitmaps(image)).sort((a, b) => a.name.localeCompare(b.name)),
-    ).toEqual([
+    expect((await storedBitmaps(image)).sort((a, b) => a.name.localeCompare(b.name))).toEqual([
       { name: 'b0', flags: [] },
       { name: 'fine', flags: ['auto'] },
     ]);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type JsonObject, type QmpClient, type QmpEventListener } from '@strata/qmp-protocol';
+import type { JsonObject, QmpClient, QmpEventListener } from '@strata/qmp-protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkImage,
@@ -20,7 +20,10 @@ const CLEAN = { errors: 0, leaks: 0, corruptions: 0 };
 
 type Seen = [string, unknown][];
 
-async function eventsUntil(listener: QmpEventListener, done: (event: string, data: JsonObject) => boolean): Promise<Seen> {
+async function eventsUntil(
+  listener: QmpEventListener,
+  done: (event: string, data: JsonObject) => boolean,
+): Promise<Seen> {
   const seen: Seen = [];
   for (;;) {
     const event = await listener.next(undefined, 60_000);
@@ -73,7 +76,8 @@ async function allClean(images: readonly string[]): Promise<void> {
  * layer's sources but its entry point does not export them yet, so the monitor cannot offer
  * block-commit, blockdev-mirror or blockdev-backup (they answer CommandNotFound).
  */
-const STRATA_PENDING = 'waiting for @strata/block-layer to export blockCommit, blockdevMirror and blockdevBackup';
+const STRATA_PENDING =
+  'waiting for @strata/block-layer to export blockCommit, blockdevMirror and blockdevBackup';
 
 describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
   const scenario = (name: string, body: () => Promise<void>) =>
@@ -109,13 +113,19 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     expect(eventData(first, 'BLOCK_JOB_PENDING')).toEqual({ type: 'commit', id: 'c1' });
     await client.executeRaw('job-finalize', { id: 'c1' });
     const second = await eventsUntil(listener, untilStatus('concluded'));
-    expect(eventData(second, 'BLOCK_JOB_COMPLETED')).toEqual({ device: 'c1', len: SIZE, offset: SIZE, speed: 0, type: 'commit' });
+    expect(eventData(second, 'BLOCK_JOB_COMPLETED')).toEqual({
+      device: 'c1',
+      len: SIZE,
+      offset: SIZE,
+      speed: 0,
+      type: 'commit',
+    });
     await client.executeRaw('job-dismiss', { id: 'c1' });
     expect(statuses(await eventsUntil(listener, untilStatus('null')))).toEqual(['null']);
     listener.close();
-    const topNode = ((await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[]).find(
-      (n) => n['node-name'] === 'top',
-    );
+    const topNode = (
+      (await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[]
+    ).find((n) => n['node-name'] === 'top');
     expect(topNode?.['backing_file']).toBe(base);
     expect((await daemon.quit()).code).toBe(0);
     expect(await imageInfo(top)).toMatchObject({ 'backing-filename': base });
@@ -132,7 +142,11 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     const { client } = daemon;
     await add(client, 'top', top);
     const listener = client.listen();
-    await client.executeRaw('block-commit', { 'job-id': 'c2', device: 'top', 'base-node': await nodeNameOf(client, base) });
+    await client.executeRaw('block-commit', {
+      'job-id': 'c2',
+      device: 'top',
+      'base-node': await nodeNameOf(client, base),
+    });
     const ready = await eventsUntil(listener, (e) => e === 'BLOCK_JOB_READY');
     expect(statuses(ready)).toEqual(['created', 'running', 'ready']);
     const readyData = eventData(ready, 'BLOCK_JOB_READY') as JsonObject;
@@ -152,28 +166,35 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     await allClean([base, mid, top]);
   });
 
-  scenario('cancels an active commit after READY: top stays active, base keeps what was committed', async () => {
-    const { base, mid, top } = await makeChain(dir);
-    daemon = await startDaemon(kind, dir);
-    const { client } = daemon;
-    await add(client, 'top', top);
-    const listener = client.listen();
-    await client.executeRaw('block-commit', { 'job-id': 'c3', device: 'top', 'base-node': await nodeNameOf(client, base) });
-    await eventsUntil(listener, (e) => e === 'BLOCK_JOB_READY');
-    await client.executeRaw('block-job-cancel', { device: 'c3' });
-    const done = await eventsUntil(listener, untilStatus('null'));
-    listener.close();
-    expect(statuses(done)).toEqual(['waiting', 'pending', 'concluded', 'null']);
-    expect(eventData(done, 'BLOCK_JOB_COMPLETED')).toMatchObject({ device: 'c3', type: 'commit' });
-    const nodes = ((await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[]).map(
-      (n) => n['node-name'],
-    );
-    expect(nodes).toContain('top');
-    expect((await daemon.quit()).code).toBe(0);
-    expect(await imageInfo(top)).toMatchObject({ 'backing-filename': mid });
-    expect(await readsPattern(base, 0x33, 2 * MiB, MiB)).toBe(true);
-    await allClean([base, mid, top]);
-  });
+  scenario(
+    'cancels an active commit after READY: top stays active, base keeps what was committed',
+    async () => {
+      const { base, mid, top } = await makeChain(dir);
+      daemon = await startDaemon(kind, dir);
+      const { client } = daemon;
+      await add(client, 'top', top);
+      const listener = client.listen();
+      await client.executeRaw('block-commit', {
+        'job-id': 'c3',
+        device: 'top',
+        'base-node': await nodeNameOf(client, base),
+      });
+      await eventsUntil(listener, (e) => e === 'BLOCK_JOB_READY');
+      await client.executeRaw('block-job-cancel', { device: 'c3' });
+      const done = await eventsUntil(listener, untilStatus('null'));
+      listener.close();
+      expect(statuses(done)).toEqual(['waiting', 'pending', 'concluded', 'null']);
+      expect(eventData(done, 'BLOCK_JOB_COMPLETED')).toMatchObject({ device: 'c3', type: 'commit' });
+      const nodes = (
+        (await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[]
+      ).map((n) => n['node-name']);
+      expect(nodes).toContain('top');
+      expect((await daemon.quit()).code).toBe(0);
+      expect(await imageInfo(top)).toMatchObject({ 'backing-filename': mid });
+      expect(await readsPattern(base, 0x33, 2 * MiB, MiB)).toBe(true);
+      await allClean([base, mid, top]);
+    },
+  );
 
   for (const sync of ['full', 'top', 'none'] as const) {
     scenario(`mirrors with sync=${sync}: READY, then complete`, async () => {
@@ -212,12 +233,19 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
       await add(client, 'top', top);
       await add(client, 'tgt', target, { backing: null });
       const listener = client.listen();
-      await client.executeRaw('blockdev-mirror', { 'job-id': 'm2', device: 'top', target: 'tgt', sync: 'full' });
+      await client.executeRaw('blockdev-mirror', {
+        'job-id': 'm2',
+        device: 'top',
+        target: 'tgt',
+        sync: 'full',
+      });
       await eventsUntil(listener, (e) => e === 'BLOCK_JOB_READY');
       await client.executeRaw('block-job-cancel', { device: 'm2', force });
       const done = await eventsUntil(listener, untilStatus('null'));
       listener.close();
-      expect(statuses(done)).toEqual(force ? ['aborting', 'concluded', 'null'] : ['waiting', 'pending', 'concluded', 'null']);
+      expect(statuses(done)).toEqual(
+        force ? ['aborting', 'concluded', 'null'] : ['waiting', 'pending', 'concluded', 'null'],
+      );
       expect(done.map(([e]) => e)).toContain(force ? 'BLOCK_JOB_CANCELLED' : 'BLOCK_JOB_COMPLETED');
       expect((await daemon.quit()).code).toBe(0);
       expect(await readsPattern(target, 0x22, MiB, MiB)).toBe(true);
@@ -241,11 +269,31 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     await add(client, 'full', full, { backing: null });
     await add(client, 'inc', incremental, { backing: null });
     const listener = client.listen();
-    await client.executeRaw('blockdev-backup', { 'job-id': 'b1', device: 'disk', target: 'full', sync: 'full' });
+    await client.executeRaw('blockdev-backup', {
+      'job-id': 'b1',
+      device: 'disk',
+      target: 'full',
+      sync: 'full',
+    });
     const first = await eventsUntil(listener, untilStatus('null'));
     // QEMU drains the source while inserting the backup filter, so the job pauses once at start.
-    expect(statuses(first)).toEqual(['created', 'running', 'paused', 'running', 'waiting', 'pending', 'concluded', 'null']);
-    expect(eventData(first, 'BLOCK_JOB_COMPLETED')).toEqual({ device: 'b1', len: SIZE, offset: SIZE, speed: 0, type: 'backup' });
+    expect(statuses(first)).toEqual([
+      'created',
+      'running',
+      'paused',
+      'running',
+      'waiting',
+      'pending',
+      'concluded',
+      'null',
+    ]);
+    expect(eventData(first, 'BLOCK_JOB_COMPLETED')).toEqual({
+      device: 'b1',
+      len: SIZE,
+      offset: SIZE,
+      speed: 0,
+      type: 'backup',
+    });
     await client.executeRaw('blockdev-backup', {
       'job-id': 'b2',
       device: 'disk',
@@ -255,7 +303,12 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     });
     const second = await eventsUntil(listener, untilStatus('null'));
     listener.close();
-    expect(eventData(second, 'BLOCK_JOB_COMPLETED')).toMatchObject({ device: 'b2', type: 'backup', len: MiB, offset: MiB });
+    expect(eventData(second, 'BLOCK_JOB_COMPLETED')).toMatchObject({
+      device: 'b2',
+      type: 'backup',
+      len: MiB,
+      offset: MiB,
+    });
     const disk = ((await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[]).find(
       (n) => n['node-name'] === 'disk',
     );

@@ -8,10 +8,11 @@ import { checkImage, createImage, DAEMONS, runDaemon, scratch, startDaemon } fro
 /** stderr without the program name, which is the one intended difference. */
 const message = (stderr: string, program: string) => stderr.replace(new RegExp(`^${program}: `, 'gm'), '');
 
-const exists = (path: string) => stat(path).then(
-  () => true,
-  () => false,
-);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 async function waitUntil(condition: () => Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; i < 500; i++) {
@@ -66,7 +67,9 @@ describe('command-line errors are the same in both daemons', () => {
     const [qemu, strata] = await Promise.all(DAEMONS.map((kind) => runDaemon(kind, args)));
     expect(qemu!.code).toBe(1);
     expect(strata!.code).toBe(qemu!.code);
-    expect(message(strata!.stderr, 'strata-storage-daemon')).toBe(message(qemu!.stderr, 'qemu-storage-daemon'));
+    expect(message(strata!.stderr, 'strata-storage-daemon')).toBe(
+      message(qemu!.stderr, 'qemu-storage-daemon'),
+    );
   });
 });
 
@@ -84,7 +87,16 @@ describe.each(DAEMONS)('%s: the process', (kind) => {
     const help = await runDaemon(kind, ['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout.split('\n')[0]).toBe(`Usage: ${kind} [options]`);
-    for (const option of ['--blockdev', '--chardev', '--monitor', '--nbd-server', '--export', '--object', '--pidfile', '--daemonize']) {
+    for (const option of [
+      '--blockdev',
+      '--chardev',
+      '--monitor',
+      '--nbd-server',
+      '--export',
+      '--object',
+      '--pidfile',
+      '--daemonize',
+    ]) {
       expect(help.stdout).toContain(option);
     }
     const version = await runDaemon(kind, ['-V']);
@@ -106,7 +118,9 @@ describe.each(DAEMONS)('%s: the process', (kind) => {
     ]);
     await waitUntil(() => exists(pidfile), 'the pid file');
     expect(Number((await readFile(pidfile, 'utf8')).trim())).toBe(daemon.process.pid);
-    const names = ((await daemon.client.executeRaw('query-named-block-nodes')) as JsonObject[]).map((n) => n['node-name']);
+    const names = ((await daemon.client.executeRaw('query-named-block-nodes')) as JsonObject[]).map(
+      (n) => n['node-name'],
+    );
     expect(names).toContain('disk');
     const ended = await daemon.kill('SIGTERM');
     expect(ended.code).toBe(0);
@@ -156,7 +170,10 @@ describe('strata-storage-daemon without an NBD server', () => {
   it('refuses --nbd-server and --export with a message saying they are not available', async () => {
     const { dir, remove } = await scratch();
     try {
-      const server = await runDaemon('strata-storage-daemon', ['--nbd-server', `addr.type=unix,addr.path=${join(dir, 'n.sock')}`]);
+      const server = await runDaemon('strata-storage-daemon', [
+        '--nbd-server',
+        `addr.type=unix,addr.path=${join(dir, 'n.sock')}`,
+      ]);
       expect(server.code).toBe(1);
       expect(server.stderr).toMatch(/NBD server is not supported by strata-storage-daemon yet/);
       const exported = await runDaemon('strata-storage-daemon', [

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { isQmpError, type JsonObject, type JsonValue, QmpClient } from '@strata/qmp-protocol';
+import { isQmpError, type JsonObject, type JsonValue, type QmpClient } from '@strata/qmp-protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkImage,
@@ -69,7 +69,7 @@ describe.each(DAEMONS)('%s: negotiation, graph, snapshots, transactions', (kind)
     await client.negotiate();
     expect(await errorOf(client.negotiate())).toEqual({
       class: 'CommandNotFound',
-      desc: "Capabilities negotiation is already complete, command ignored",
+      desc: 'Capabilities negotiation is already complete, command ignored',
     });
     expect(await errorOf(client.executeRaw('no-such-command'))).toEqual({
       class: 'CommandNotFound',
@@ -104,7 +104,11 @@ describe.each(DAEMONS)('%s: negotiation, graph, snapshots, transactions', (kind)
     const [format, protocol] = listed as [JsonObject, JsonObject];
     expect(Object.keys(format).sort()).toEqual(BLOCK_DEVICE_INFO_KEYS);
     expect(format).toMatchObject({ 'node-name': 'disk0', drv: 'qcow2', ro: false, file: image });
-    expect(format['image']).toMatchObject({ 'virtual-size': 4 * 1024 * 1024, format: 'qcow2', filename: image });
+    expect(format['image']).toMatchObject({
+      'virtual-size': 4 * 1024 * 1024,
+      format: 'qcow2',
+      filename: image,
+    });
     expect(protocol).toMatchObject({ drv: 'file', file: image });
     expect(String(protocol['node-name'])).toMatch(/^#block\d+$/);
 
@@ -133,9 +137,12 @@ describe.each(DAEMONS)('%s: negotiation, graph, snapshots, transactions', (kind)
       class: 'GenericError',
       desc: "Failed to find node with node-name='nope'",
     });
-    expect(await errorOf(client.executeRaw('blockdev-del', { 'node-name': String(protocol['node-name']) }))).toEqual(
-      { class: 'GenericError', desc: `Node ${String(protocol['node-name'])} is not owned by the monitor` },
-    );
+    expect(
+      await errorOf(client.executeRaw('blockdev-del', { 'node-name': String(protocol['node-name']) })),
+    ).toEqual({
+      class: 'GenericError',
+      desc: `Node ${String(protocol['node-name'])} is not owned by the monitor`,
+    });
     await client.executeRaw('blockdev-del', { 'node-name': 'disk0' });
     expect(await nodes(client)).toEqual([]);
     expect((await daemon.quit()).code).toBe(0);
@@ -149,16 +156,21 @@ describe.each(DAEMONS)('%s: negotiation, graph, snapshots, transactions', (kind)
     await createImage(overlay, '4M', base);
     daemon = await startDaemon(kind, dir);
     const { client } = daemon;
-    await client.executeRaw('blockdev-add', { driver: 'qcow2', 'node-name': 'base', file: { driver: 'file', filename: base } });
+    await client.executeRaw('blockdev-add', {
+      driver: 'qcow2',
+      'node-name': 'base',
+      file: { driver: 'file', filename: base },
+    });
     await client.executeRaw('blockdev-add', {
       driver: 'qcow2',
       'node-name': 'ovl',
       file: { driver: 'file', filename: overlay },
       backing: null,
     });
-    expect(
-      await errorOf(client.executeRaw('blockdev-snapshot', { node: 'nope', overlay: 'ovl' })),
-    ).toEqual({ class: 'GenericError', desc: "Cannot find device='nope' nor node-name='nope'" });
+    expect(await errorOf(client.executeRaw('blockdev-snapshot', { node: 'nope', overlay: 'ovl' }))).toEqual({
+      class: 'GenericError',
+      desc: "Cannot find device='nope' nor node-name='nope'",
+    });
     expect(await errorOf(client.executeRaw('blockdev-snapshot', { node: 'base', overlay: 'nope' }))).toEqual({
       class: 'GenericError',
       desc: "Cannot find device='nope' nor node-name='nope'",
@@ -182,7 +194,11 @@ describe.each(DAEMONS)('%s: negotiation, graph, snapshots, transactions', (kind)
     await createImage(base, '4M');
     daemon = await startDaemon(kind, dir);
     const { client } = daemon;
-    await client.executeRaw('blockdev-add', { driver: 'qcow2', 'node-name': 'base', file: { driver: 'file', filename: base } });
+    await client.executeRaw('blockdev-add', {
+      driver: 'qcow2',
+      'node-name': 'base',
+      file: { driver: 'file', filename: base },
+    });
     const bitmapsOf = async (name: string): Promise<JsonValue> =>
       (await nodes(client)).find((n) => n['node-name'] === name)?.['dirty-bitmaps'] ?? [];
 

@@ -39,7 +39,8 @@ async function eventsUntil(listener: QmpEventListener, status: string): Promise<
   }
 }
 
-const statuses = (seen: [string, unknown][]) => seen.filter(([e]) => e === 'JOB_STATUS_CHANGE').map(([, s]) => s);
+const statuses = (seen: [string, unknown][]) =>
+  seen.filter(([e]) => e === 'JOB_STATUS_CHANGE').map(([, s]) => s);
 
 /** base ← mid ← top, each 4 MiB, with data in base (0-1 MiB) and mid (1-2 MiB). */
 async function makeChain(dir: string): Promise<{ base: string; mid: string; top: string }> {
@@ -55,7 +56,11 @@ async function makeChain(dir: string): Promise<{ base: string; mid: string; top:
 }
 
 async function addTop(client: QmpClient, top: string): Promise<void> {
-  await client.executeRaw('blockdev-add', { driver: 'qcow2', 'node-name': 'top', file: { driver: 'file', filename: top } });
+  await client.executeRaw('blockdev-add', {
+    driver: 'qcow2',
+    'node-name': 'top',
+    file: { driver: 'file', filename: top },
+  });
 }
 
 /**
@@ -95,9 +100,9 @@ describe.each(DAEMONS)('%s: jobs', (kind) => {
       speed: 0,
       type: 'stream',
     });
-    const topNode = ((await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[]).find(
-      (n) => n['node-name'] === 'top',
-    );
+    const topNode = (
+      (await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[]
+    ).find((n) => n['node-name'] === 'top');
     expect(topNode?.['backing_file']).toBeUndefined();
     expect(await client.executeRaw('query-jobs')).toEqual([]);
     expect((await daemon.quit()).code).toBe(0);
@@ -141,7 +146,9 @@ describe.each(DAEMONS)('%s: jobs', (kind) => {
     const { client } = daemon;
     await addTop(client, top);
     const listener = client.listen();
-    expect(await errorOf(client.executeRaw('block-stream', { 'job-id': 'neg', device: 'top', speed: -1 }))).toEqual({
+    expect(
+      await errorOf(client.executeRaw('block-stream', { 'job-id': 'neg', device: 'top', speed: -1 })),
+    ).toEqual({
       class: 'GenericError',
       desc: "Parameter 'speed' expects a non-negative value",
     });
@@ -159,7 +166,9 @@ describe.each(DAEMONS)('%s: jobs', (kind) => {
     daemon = await startDaemon(kind, dir);
     const { client } = daemon;
     await addTop(client, top);
-    const listener = client.listen({ names: ['JOB_STATUS_CHANGE', 'BLOCK_JOB_CANCELLED', 'BLOCK_JOB_COMPLETED'] });
+    const listener = client.listen({
+      names: ['JOB_STATUS_CHANGE', 'BLOCK_JOB_CANCELLED', 'BLOCK_JOB_COMPLETED'],
+    });
     await client.executeRaw('block-stream', { 'job-id': 'slow', device: 'top', speed: 1 });
     expect(statuses(await eventsUntil(listener, 'running'))).toEqual(['created', 'running']);
 
@@ -187,7 +196,13 @@ describe.each(DAEMONS)('%s: jobs', (kind) => {
       desc: 'Job is already paused',
     });
     const [job] = (await client.executeRaw('query-jobs')) as JsonObject[];
-    expect(Object.keys(job ?? {}).sort()).toEqual(['current-progress', 'id', 'status', 'total-progress', 'type']);
+    expect(Object.keys(job ?? {}).sort()).toEqual([
+      'current-progress',
+      'id',
+      'status',
+      'total-progress',
+      'type',
+    ]);
     expect(job).toMatchObject({ id: 'slow', type: 'stream', status: 'paused', 'total-progress': SIZE });
     const [blockJob] = (await client.executeRaw('query-block-jobs')) as JsonObject[];
     expect(Object.keys(blockJob ?? {}).sort()).toEqual(

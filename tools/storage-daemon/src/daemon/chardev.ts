@@ -31,7 +31,8 @@ export function parseChardev(value: string): SocketChardev {
   // Neither a path nor a host means a file descriptor to QEMU, which strata does not take.
   if (path === undefined && host === undefined) throw new DaemonOptionError('Unable to parse FD number ');
   if (path === undefined && port === undefined) throw new DaemonOptionError('chardev: socket: no port given');
-  if (!server) throw new DaemonOptionError('client-mode chardev sockets are not supported by strata-storage-daemon');
+  if (!server)
+    throw new DaemonOptionError('client-mode chardev sockets are not supported by strata-storage-daemon');
   if (path !== undefined) return { id, kind: 'unix', path, server, wait };
   if (port === undefined) throw new DaemonOptionError('chardev: socket: no port given');
   if (!/^\d+$/.test(port) || Number(port) > 65535) throw new DaemonOptionError(`Port '${port}' is invalid`);

@@ -67,7 +67,9 @@ export function parseCommandLine(argv: readonly string[]): DaemonArgument[] {
     if (value === undefined) {
       if (i + 1 >= argv.length) {
         throw new DaemonOptionError(
-          word.startsWith('--') ? `option '${option}' requires an argument` : `option requires an argument -- '${word.slice(1, 2)}'`,
+          word.startsWith('--')
+            ? `option '${option}' requires an argument`
+            : `option requires an argument -- '${word.slice(1, 2)}'`,
         );
       }
       value = argv[++i]!;

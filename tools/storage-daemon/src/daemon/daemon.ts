@@ -60,13 +60,15 @@ export async function startDaemon(
         await apply(arg);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        const text = error instanceof DaemonOptionError || !(error instanceof Error) ? message : toQmpError(error).desc;
+        const text =
+          error instanceof DaemonOptionError || !(error instanceof Error) ? message : toQmpError(error).desc;
         throw new DaemonOptionError(`${arg.text}: ${text}`);
       }
     }
     // As in QEMU, monitors serve only once every option has been acted on: a client never
     // sees a half-opened graph.
-    for (const chardev of monitors) listeners.push({ listener: await listen(monitor.server, chardev), chardev });
+    for (const chardev of monitors)
+      listeners.push({ listener: await listen(monitor.server, chardev), chardev });
     if (settings.pidfile !== undefined) await writeFile(settings.pidfile, `${process.pid}\n`);
   } catch (error) {
     await stop().catch(() => undefined);
@@ -107,7 +109,9 @@ export async function startDaemon(
           );
         }
         if (objects.has(id)) {
-          throw new DaemonOptionError(`attempt to add duplicate property '${id}' to object (type 'container')`);
+          throw new DaemonOptionError(
+            `attempt to add duplicate property '${id}' to object (type 'container')`,
+          );
         }
         objects.set(id, parsed);
         return;

@@ -22,7 +22,10 @@ const INSTALL_HINT: Record<string, string> = {
 };
 
 /** Runs a peer tool; a missing tool fails with the command that installs it. */
-export async function tool(name: string, args: readonly string[]): Promise<{ stdout: string; stderr: string }> {
+export async function tool(
+  name: string,
+  args: readonly string[],
+): Promise<{ stdout: string; stderr: string }> {
   try {
     return await run(name, [...args], { maxBuffer: 16 * 1024 * 1024 });
   } catch (error) {
@@ -48,10 +51,18 @@ export function runDaemon(
     const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'ENOENT' ? new Error(`${kind} is not installed: run \`${INSTALL_HINT[kind]}\``) : error),
+      reject(
+        error.code === 'ENOENT'
+          ? new Error(`${kind} is not installed: run \`${INSTALL_HINT[kind]}\``)
+          : error,
+      ),
     );
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
@@ -66,7 +77,9 @@ export interface DaemonSession {
   /** Sends `quit` and waits for the process to exit; returns its exit code and stderr. */
   quit(): Promise<{ code: number | null; stderr: string }>;
   /** Sends a signal and waits for the process to exit. */
-  kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  kill(
+    signal: NodeJS.Signals,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
 /** Starts a daemon with a monitor socket in `dir`, plus `extra` options, and negotiates. */
@@ -86,7 +99,9 @@ export async function startDaemon(
   ]);
   const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -98,7 +113,13 @@ export async function startDaemon(
   for (let i = 0; ; i++) {
     if (spawnError) throw spawnError;
     if (child.exitCode !== null) throw new Error(`${kind} exited at startup: ${stderr}`);
-    if (await stat(socket).then(() => true, () => false)) break;
+    if (
+      await stat(socket).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     if (i > 500) throw new Error(`${kind} did not create its monitor socket: ${stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -130,10 +151,13 @@ export async function scratch(): Promise<{ dir: string; remove: () => Promise<vo
 }
 
 /** `qemu-img check` as JSON: asserts nothing, returns what a scenario compares. */
-export async function checkImage(path: string): Promise<{ errors: number; leaks: number; corruptions: number }> {
+export async function checkImage(
+  path: string,
+): Promise<{ errors: number; leaks: number; corruptions: number }> {
   const result = await run('qemu-img', ['check', '--output=json', path]).catch(
     (error: { stdout?: string; code?: string }) => {
-      if (error.code === 'ENOENT') throw new Error(`qemu-img is not installed: run \`${INSTALL_HINT['qemu-img']}\``);
+      if (error.code === 'ENOENT')
+        throw new Error(`qemu-img is not installed: run \`${INSTALL_HINT['qemu-img']}\``);
       return { stdout: error.stdout ?? '{}' };
     },
   );
@@ -142,7 +166,11 @@ export async function checkImage(path: string): Promise<{ errors: number; leaks:
     leaks?: number;
     corruptions?: number;
   };
-  return { errors: report['check-errors'] ?? 0, leaks: report.leaks ?? 0, corruptions: report.corruptions ?? 0 };
+  return {
+    errors: report['check-errors'] ?? 0,
+    leaks: report.leaks ?? 0,
+    corruptions: report.corruptions ?? 0,
+  };
 }
 
 /** `qemu-img info` as JSON. */
@@ -159,12 +187,22 @@ export async function createImage(path: string, size: string, backing?: string):
 }
 
 /** Writes a byte pattern with qemu-io (the guest's writes, done before or after the daemon runs). */
-export async function writePattern(path: string, pattern: number, offset: number, length: number): Promise<void> {
+export async function writePattern(
+  path: string,
+  pattern: number,
+  offset: number,
+  length: number,
+): Promise<void> {
   await tool('qemu-io', ['-f', 'qcow2', '-c', `write -P ${pattern} ${offset} ${length}`, path]);
 }
 
 /** True when qemu-io reads `pattern` over the range. */
-export async function readsPattern(path: string, pattern: number, offset: number, length: number): Promise<boolean> {
+export async function readsPattern(
+  path: string,
+  pattern: number,
+  offset: number,
+  length: number,
+): Promise<boolean> {
   const args = ['-r', '-f', 'qcow2', '-c', `read -P ${pattern} ${offset} ${length}`, path];
   // qemu-io exits 1 when the pattern does not match; any other failure is an error.
   const { stdout } = await tool('qemu-io', args).catch((error: { stdout?: string }) => {
