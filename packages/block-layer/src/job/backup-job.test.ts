@@ -35,7 +35,12 @@ async function setup() {
   const base = await addMemoryImage(graph, { nodeName: 'base', size: SIZE, clusterSize: CLUSTER });
   await base.node.write(filled(SIZE / 2, 5), 0);
   await graph.reopen(base.node, true);
-  const src = await addMemoryImage(graph, { nodeName: 'src', size: SIZE, clusterSize: CLUSTER, backing: base.node });
+  const src = await addMemoryImage(graph, {
+    nodeName: 'src',
+    size: SIZE,
+    clusterSize: CLUSTER,
+    backing: base.node,
+  });
   await src.node.write(filled(2 * CLUSTER, 6), 3 * CLUSTER);
   const initial = new Uint8Array(SIZE);
   initial.fill(5, 0, SIZE / 2);
@@ -53,7 +58,12 @@ async function same(node: Parameters<typeof readNode>[0], model: Uint8Array): Pr
 describe('backup job', () => {
   it('sync=full: the target holds the source as it was at the start, despite guest writes', async () => {
     const { graph, jobs, log, src, dst, vda, guest, initial } = await setup();
-    const job = await blockdevBackup(graph, jobs, { 'job-id': 'b-full', device: 'src', target: 'dst', sync: 'full' });
+    const job = await blockdevBackup(graph, jobs, {
+      'job-id': 'b-full',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+    });
     expect(vda.node.driver).toBe('copy-before-write');
     await guest.randomWrites(40);
     await job.until((j) => j.status === 'null');
@@ -67,7 +77,12 @@ describe('backup job', () => {
 
   it('sync=top copies only the top layer', async () => {
     const { graph, jobs, dst } = await setup();
-    const job = await blockdevBackup(graph, jobs, { 'job-id': 'b', device: 'src', target: 'dst', sync: 'top' });
+    const job = await blockdevBackup(graph, jobs, {
+      'job-id': 'b',
+      device: 'src',
+      target: 'dst',
+      sync: 'top',
+    });
     await job.until((j) => j.status === 'null');
     expect((await readNode(dst.node, 0, 10)).every((b) => b === 0)).toBe(true);
     expect((await readNode(dst.node, 3 * CLUSTER, 10)).every((b) => b === 6)).toBe(true);
@@ -75,7 +90,12 @@ describe('backup job', () => {
 
   it('sync=none (fleecing) copies only what the guest overwrites, until cancelled', async () => {
     const { graph, jobs, log, dst, guest, initial } = await setup();
-    const job = await blockdevBackup(graph, jobs, { 'job-id': 'f', device: 'src', target: 'dst', sync: 'none' });
+    const job = await blockdevBackup(graph, jobs, {
+      'job-id': 'f',
+      device: 'src',
+      target: 'dst',
+      sync: 'none',
+    });
     await guest.write(3 * CLUSTER + 10, 100, 0x99);
     expect((await readNode(dst.node, 3 * CLUSTER, CLUSTER)).every((b) => b === 6)).toBe(true);
     expect((await dst.node.blockStatus(0, CLUSTER))[0]!.status).toBe('unallocated');
@@ -99,7 +119,11 @@ describe('backup job', () => {
       const snapshot = guest.model.slice();
       const failing = new FailingWrites('bad');
       graph.register(failing);
-      graph.attachChild(failing, (await addMemoryImage(graph, { nodeName: 'inner', size: SIZE, clusterSize: CLUSTER })).node, 'file');
+      graph.attachChild(
+        failing,
+        (await addMemoryImage(graph, { nodeName: 'inner', size: SIZE, clusterSize: CLUSTER })).node,
+        'file',
+      );
       if (!success) failing.failing = 1000;
       const job = await blockdevBackup(graph, jobs, {
         'job-id': 'i',
@@ -175,13 +199,15 @@ describe('backup job', () => {
     ).rejects.toThrow("sync mode 'none' does not produce meaningful bitmap outputs");
     await expect(
       blockdevBackup(graph, jobs, { ...args, sync: 'full', bitmap: 'bm0', 'bitmap-mode': 'never' }),
-    ).rejects.toThrow("Bitmap sync mode 'never' has no meaningful effect when combined with sync mode 'full'");
-    await expect(blockdevBackup(graph, jobs, { ...args, sync: 'full', 'bitmap-mode': 'always' })).rejects.toThrow(
-      'Cannot specify bitmap sync mode without a bitmap',
+    ).rejects.toThrow(
+      "Bitmap sync mode 'never' has no meaningful effect when combined with sync mode 'full'",
     );
-    await expect(blockdevBackup(graph, jobs, { ...args, sync: 'bitmap', bitmap: 'nope', 'bitmap-mode': 'always' })).rejects.toThrow(
-      "Bitmap 'nope' could not be found",
-    );
+    await expect(
+      blockdevBackup(graph, jobs, { ...args, sync: 'full', 'bitmap-mode': 'always' }),
+    ).rejects.toThrow('Cannot specify bitmap sync mode without a bitmap');
+    await expect(
+      blockdevBackup(graph, jobs, { ...args, sync: 'bitmap', bitmap: 'nope', 'bitmap-mode': 'always' }),
+    ).rejects.toThrow("Bitmap 'nope' could not be found");
     expect(vda.node).toBe(src.node);
     expect(src.node.bitmaps.find((b) => b.name === 'bm0')!.busy).toBe(false);
     expect(src.node.quiesceCount).toBe(0);

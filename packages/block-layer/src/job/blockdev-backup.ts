@@ -26,7 +26,11 @@ export interface BlockdevBackupArgs {
 }
 
 /** Checks the bitmap arguments with QEMU's messages, in QEMU's order; returns the bitmap. */
-function checkBitmapArgs(graph: BlockGraph, args: BlockdevBackupArgs, node: string): BdrvDirtyBitmap | undefined {
+function checkBitmapArgs(
+  graph: BlockGraph,
+  args: BlockdevBackupArgs,
+  node: string,
+): BdrvDirtyBitmap | undefined {
   const { sync } = args;
   let mode = args['bitmap-mode'];
   if (sync === 'incremental' || sync === 'bitmap') {
@@ -85,7 +89,8 @@ export class BackupStart {
   ) {}
 
   async prepare(): Promise<void> {
-    const { graph, args } = this;
+    const graph = this.graph;
+    const args = this.args;
     const source = graph.require(args.device);
     const target = graph.require(args.target);
     if (source === target) throw new BlockError('invalid-argument', 'Source and target cannot be the same');
@@ -94,10 +99,13 @@ export class BackupStart {
     }
     const known = ['full', 'top', 'none', 'incremental', 'bitmap'];
     if (!known.includes(args.sync)) {
-      throw new BlockError('invalid-argument', `Parameter 'sync' does not accept value '${String(args.sync)}'`);
+      throw new BlockError(
+        'invalid-argument',
+        `Parameter 'sync' does not accept value '${String(args.sync)}'`,
+      );
     }
     if (args.compress) {
-      throw new BlockError('invalid-argument', "Compression is not supported for this drive");
+      throw new BlockError('invalid-argument', 'Compression is not supported for this drive');
     }
     this.section = await drain(graph, [source]);
     const bitmap = checkBitmapArgs(graph, args, args.device);
@@ -154,7 +162,11 @@ export class BackupStart {
  * `blockdev-backup`: runs as a transaction of one action, as in QEMU (so the job shows
  * `running`, `paused`, `running` while the source's drained section ends).
  */
-export async function blockdevBackup(graph: BlockGraph, jobs: JobManager, args: BlockdevBackupArgs): Promise<BackupJob> {
+export async function blockdevBackup(
+  graph: BlockGraph,
+  jobs: JobManager,
+  args: BlockdevBackupArgs,
+): Promise<BackupJob> {
   const start = new BackupStart(graph, jobs, args);
   try {
     await start.prepare();

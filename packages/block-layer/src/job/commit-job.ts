@@ -5,6 +5,7 @@ import { CommitTopFilter } from '../drivers/commit-top.js';
 import { BlockError } from '../errors.js';
 import type { BlockNode } from '../graph/node.js';
 import { EVERY_PERMISSION, perms } from '../graph/permissions.js';
+import { drained } from '../io/drain.js';
 import { Transaction } from '../transaction/transaction.js';
 import { BlockJob, type BlockJobOptions, type OnErrorPolicy } from './block-job.js';
 import type { JobType } from './job.js';
@@ -153,6 +154,12 @@ export class CommitJob extends BlockJob {
 
   /** Links the overlay to base, rewrites its header, and lets the committed layers go. */
   protected override async prepare(): Promise<void> {
+    if (!this.filter) return;
+    // Graph edits and reopens happen with no request in flight through the chain.
+    await drained(this.graph, [this.base], () => this.linkOverlaysToBase());
+  }
+
+  private async linkOverlaysToBase(): Promise<void> {
     const filter = this.filter;
     if (!filter) return;
     this.setChainFrozen(false);
@@ -179,6 +186,10 @@ export class CommitJob extends BlockJob {
   }
 
   protected override async clean(): Promise<void> {
+    await drained(this.graph, [this.base], () => this.restoreGraph());
+  }
+
+  private async restoreGraph(): Promise<void> {
     this.setChainFrozen(false);
     this.releaseNodes();
     const filter = this.filter;

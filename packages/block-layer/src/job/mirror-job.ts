@@ -5,7 +5,7 @@ import { MirrorTopFilter } from '../drivers/mirror-top.js';
 import { BlockError } from '../errors.js';
 import type { BlockNode } from '../graph/node.js';
 import { EVERY_PERMISSION, type PermissionClaim, perms } from '../graph/permissions.js';
-import { type DrainedSection, drain } from '../io/drain.js';
+import { type DrainedSection, drain, drained } from '../io/drain.js';
 import { Transaction } from '../transaction/transaction.js';
 import { BlockJob, type BlockJobOptions, type OnErrorPolicy } from './block-job.js';
 import type { JobType } from './job.js';
@@ -356,7 +356,8 @@ export class MirrorJob extends BlockJob {
       if (pivoted) {
         await this.graph.dropIfUnused(this.source);
       } else if (this.baseWasReadOnly) {
-        await this.graph.reopen(this.commitBase, true).catch(() => undefined);
+        const base = this.commitBase;
+        await drained(this.graph, [base], () => this.graph.reopen(base, true)).catch(() => undefined);
       }
     }
     this.section?.end();
