@@ -29,8 +29,6 @@ export async function bitmap(argv: string[], ctx: CommandContext): Promise<numbe
     { long: 'enable', value: false },
     { long: 'disable', value: false },
     { long: 'merge', value: true },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   const opts = new OptionBag(options);
   const actions: BitmapAction[] = [];

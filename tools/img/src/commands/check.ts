@@ -19,8 +19,6 @@ export async function check(argv: string[], ctx: CommandContext): Promise<number
     { short: 'q', long: 'quiet', value: false },
     { long: 'output', value: true },
     { short: 'U', long: 'force-share', value: false },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   const opts = new OptionBag(options);
   const repairText = opts.last('repair');

@@ -22,8 +22,6 @@ export async function commit(argv: string[], ctx: CommandContext): Promise<numbe
     { short: 'q', value: false, key: 'quiet' },
     { short: 't', value: true, key: 'cache' },
     { short: 'r', value: true, key: 'rate' },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   const opts = new OptionBag(options);
   const filename = oneFilename(positionals);

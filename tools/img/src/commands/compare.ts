@@ -28,8 +28,6 @@ export async function compare(argv: string[], ctx: CommandContext): Promise<numb
     { short: 'q', value: false, key: 'quiet' },
     { short: 's', value: false, key: 'strict' },
     { short: 'U', long: 'force-share', value: false },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   if (positionals.length !== 2) throw new UsageError('Expecting two image file names');
   const [file1, file2] = positionals as [string, string];

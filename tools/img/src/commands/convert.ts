@@ -59,10 +59,6 @@ export async function convert(argv: string[], ctx: CommandContext): Promise<numb
     { short: 'l', value: true, key: 'snapshot' },
     { long: 'bitmaps', value: false },
     { long: 'target-is-zero', value: false },
-    { long: 'salvage', value: false },
-    { long: 'image-opts', value: false },
-    { long: 'target-image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   const opts = new OptionBag(options);
   const outFormat = formatName(opts.last('output-format') ?? 'raw') as ImageFormatName;

@@ -25,7 +25,6 @@ export async function create(argv: string[], ctx: CommandContext): Promise<numbe
     { short: 'o', value: true, key: 'options' },
     { short: 'q', value: false, key: 'quiet' },
     { short: 'u', value: false, key: 'unsafe' },
-    { long: 'object', value: true },
   ]);
   const opts = new OptionBag(options);
   const format = formatName(opts.last('format') ?? 'raw') as ImageFormatName;

@@ -22,8 +22,6 @@ export async function info(argv: string[], ctx: CommandContext): Promise<number>
     { long: 'output', value: true },
     { long: 'backing-chain', value: false },
     { short: 'U', long: 'force-share', value: false },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   const opts = new OptionBag(options);
   const output = outputFormat(opts.last('output'));

@@ -16,8 +16,6 @@ export async function map(argv: string[], ctx: CommandContext): Promise<number> 
     { short: 's', long: 'start-offset', value: true },
     { short: 'l', long: 'max-length', value: true },
     { short: 'U', long: 'force-share', value: false },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   const opts = new OptionBag(options);
   const output = outputFormat(opts.last('output'));

@@ -29,8 +29,6 @@ export async function measure(argv: string[], ctx: CommandContext): Promise<numb
     { long: 'size', value: true },
     { long: 'output', value: true },
     { short: 'U', long: 'force-share', value: false },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   const opts = new OptionBag(options);
   const output = outputFormat(opts.last('output'));

@@ -25,8 +25,6 @@ export async function rebase(argv: string[], ctx: CommandContext): Promise<numbe
     { short: 't', value: true, key: 'cache' },
     { short: 'T', value: true, key: 'src-cache' },
     { short: 'U', long: 'force-share', value: false },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   const opts = new OptionBag(options);
   const filename = oneFilename(positionals);

@@ -17,8 +17,6 @@ export async function resize(argv: string[], ctx: CommandContext): Promise<numbe
     { long: 'shrink', value: false },
     { long: 'preallocation', value: true },
     { short: 'U', long: 'force-share', value: false },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   if (positionals.length !== 1) throw new UsageError('Expecting image file name and size');
   const filename = oneFilename(positionals);

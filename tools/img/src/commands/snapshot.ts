@@ -23,8 +23,6 @@ export async function snapshot(argv: string[], ctx: CommandContext): Promise<num
     { short: 'f', value: true, key: 'format' },
     { short: 'q', value: false, key: 'quiet' },
     { short: 'U', long: 'force-share', value: false },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   let action: Action | undefined;
   let format: string | undefined;

@@ -17,8 +17,6 @@ export async function runIo(argv: string[], ctx: CommandContext): Promise<number
     { short: 'U', long: 'force-share', value: false },
     { short: 'h', long: 'help', value: false },
     { short: 'V', long: 'version', value: false },
-    { long: 'image-opts', value: false },
-    { long: 'object', value: true },
   ]);
   const opts = new OptionBag(options);
   if (opts.has('help')) {
