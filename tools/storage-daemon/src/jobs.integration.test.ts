@@ -270,6 +270,25 @@ describe.each(DAEMONS)('%s: jobs', (kind) => {
     for (const image of [base, mid, top]) expect(await checkImage(image)).toEqual(CLEAN);
   });
 
+  for (const ending of ['quit', 'SIGTERM'] as const) {
+    it(`cancels a running job and leaves clean images on ${ending}`, async () => {
+      const { base, mid, top } = await makeChain(dir);
+      daemon = await startDaemon(kind, dir);
+      const { client } = daemon;
+      await addTop(client, top);
+      const listener = client.listen({ names: ['JOB_STATUS_CHANGE'] });
+      await client.executeRaw('block-stream', { 'job-id': 'busy', device: 'top', speed: 1 });
+      expect(statuses(await eventsUntil(listener, 'running'))).toEqual(['created', 'running']);
+      listener.close();
+      const ended = ending === 'quit' ? await daemon.quit() : await daemon.kill('SIGTERM');
+      expect(ended.code).toBe(0);
+      expect(ended.stderr).toBe('');
+      expect(await readsPattern(top, 0x11, 0, MiB)).toBe(true);
+      expect(await readsPattern(top, 0x22, MiB, MiB)).toBe(true);
+      for (const image of [base, mid, top]) expect(await checkImage(image)).toEqual(CLEAN);
+    });
+  }
+
   it('waits in pending for a manual finalize and in concluded for a manual dismiss', async () => {
     const { base, mid, top } = await makeChain(dir);
     daemon = await startDaemon(kind, dir);
