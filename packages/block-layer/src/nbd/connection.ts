@@ -136,7 +136,10 @@ export class NbdConnection {
         if (this.phase === 'flags') {
           const flags = tryReadClientFlags(this.reader);
           if (flags === null) break;
-          if ((flags & ~(ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES)) !== 0) return this.abort();
+          if ((flags & ~(ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES)) !== 0) {
+            this.abort();
+            return;
+          }
           this.fixedNewstyle = (flags & ClientFlag.FIXED_NEWSTYLE) !== 0;
           this.noZeroes = (flags & ClientFlag.NO_ZEROES) !== 0;
           this.phase = 'options';
@@ -145,8 +148,14 @@ export class NbdConnection {
           if (option === null) break;
           this.handleOption(option);
         } else {
-          if (this.inFlight.size >= MAX_IN_FLIGHT || this.stream.writableNeedDrain) {
+          if (this.inFlight.size >= MAX_IN_FLIGHT) {
             this.stream.pause();
+            break;
+          }
+          if (this.stream.writableNeedDrain) {
+            // A slow reader of our replies: stop taking requests until it catches up.
+            this.stream.pause();
+            this.stream.once('drain', () => this.wake());
             break;
           }
           const request = tryReadRequest(this.reader);
@@ -161,16 +170,29 @@ export class NbdConnection {
     }
   }
 
+  private wake(): void {
+    if (this.phase !== 'transmission') return;
+    this.stream.resume();
+    this.process();
+  }
+
   // ---- options --------------------------------------------------------------------
 
   private handleOption({ option, data }: NbdOption): void {
-    if (!this.fixedNewstyle && option !== Opt.EXPORT_NAME) return this.abort();
+    if (!this.fixedNewstyle && option !== Opt.EXPORT_NAME) {
+      this.abort();
+      return;
+    }
     switch (option) {
       case Opt.EXPORT_NAME: {
         const exp = this.host.lookup(new TextDecoder().decode(data));
-        if (!exp) return this.abort();
+        if (!exp) {
+          this.abort();
+          return;
+        }
         this.send(encodeExportNameReply(exp.size, this.transmitFlags(exp), this.noZeroes));
-        return this.enterTransmission(exp);
+        this.enterTransmission(exp);
+        return;
       }
       case Opt.ABORT:
         this.send(encodeOptionReply(option, Rep.ACK));
@@ -178,42 +200,61 @@ export class NbdConnection {
         this.stream.end();
         return;
       case Opt.LIST:
-        if (data.length > 0) return this.optionError(option, Rep.ERR_INVALID, 'no payload expected');
+        if (data.length > 0) {
+          this.optionError(option, Rep.ERR_INVALID, 'no payload expected');
+          return;
+        }
         for (const exp of this.host.list()) {
           this.send(encodeOptionReply(option, Rep.SERVER, serverReplyData(exp.name, exp.description)));
         }
-        return this.send(encodeOptionReply(option, Rep.ACK));
+        this.send(encodeOptionReply(option, Rep.ACK));
+        return;
       case Opt.STARTTLS:
-        return this.optionError(option, Rep.ERR_POLICY, 'TLS not configured');
+        this.optionError(option, Rep.ERR_POLICY, 'TLS not configured');
+        return;
       case Opt.STRUCTURED_REPLY:
-        if (data.length > 0) return this.optionError(option, Rep.ERR_INVALID, 'no payload expected');
-        if (this.structured)
-          return this.optionError(option, Rep.ERR_INVALID, 'structured reply already negotiated');
+        if (data.length > 0) {
+          this.optionError(option, Rep.ERR_INVALID, 'no payload expected');
+          return;
+        }
+        if (this.structured) {
+          this.optionError(option, Rep.ERR_INVALID, 'structured reply already negotiated');
+          return;
+        }
         this.structured = true;
-        return this.send(encodeOptionReply(option, Rep.ACK));
+        this.send(encodeOptionReply(option, Rep.ACK));
+        return;
       case Opt.LIST_META_CONTEXT:
       case Opt.SET_META_CONTEXT:
-        return this.handleMetaContext(option, data);
+        this.handleMetaContext(option, data);
+        return;
       case Opt.INFO:
       case Opt.GO:
-        return this.handleInfo(option, data);
+        this.handleInfo(option, data);
+        return;
       default:
-        return this.optionError(option, Rep.ERR_UNSUP, `Unsupported option ${option}`);
+        this.optionError(option, Rep.ERR_UNSUP, `Unsupported option ${option}`);
+        return;
     }
   }
 
   private handleMetaContext(option: number, data: Uint8Array): void {
     if (!this.structured) {
-      return this.optionError(option, Rep.ERR_INVALID, 'request not valid before structured replies');
+      this.optionError(option, Rep.ERR_INVALID, 'request not valid before structured replies');
+      return;
     }
     let request: ReturnType<typeof decodeMetaContextRequest>;
     try {
       request = decodeMetaContextRequest(data);
     } catch {
-      return this.optionError(option, Rep.ERR_INVALID, 'malformed meta context request');
+      this.optionError(option, Rep.ERR_INVALID, 'malformed meta context request');
+      return;
     }
     const exp = this.host.lookup(request.exportName);
-    if (!exp) return this.optionError(option, Rep.ERR_UNKNOWN, `export '${request.exportName}' not present`);
+    if (!exp) {
+      this.optionError(option, Rep.ERR_UNKNOWN, `export '${request.exportName}' not present`);
+      return;
+    }
     const listing = option === Opt.LIST_META_CONTEXT;
     const contexts = exp.selectContexts(request.queries, listing);
     if (!listing) {
@@ -231,10 +272,14 @@ export class NbdConnection {
     try {
       request = decodeExportInfoRequest(data);
     } catch {
-      return this.optionError(option, Rep.ERR_INVALID, 'malformed export request');
+      this.optionError(option, Rep.ERR_INVALID, 'malformed export request');
+      return;
     }
     const exp = this.host.lookup(request.name);
-    if (!exp) return this.optionError(option, Rep.ERR_UNKNOWN, `export '${request.name}' not present`);
+    if (!exp) {
+      this.optionError(option, Rep.ERR_UNKNOWN, `export '${request.name}' not present`);
+      return;
+    }
     if (request.infoRequests.includes(Info.NAME)) {
       this.send(encodeOptionReply(option, Rep.INFO, infoNameData(exp.name)));
     }
@@ -282,10 +327,7 @@ export class NbdConnection {
     }
     const task = this.run(request).finally(() => {
       this.inFlight.delete(task);
-      if (this.phase === 'transmission') {
-        this.stream.resume();
-        this.process();
-      }
+      this.wake();
     });
     this.inFlight.add(task);
     if (request.payloadDropped) {
@@ -299,7 +341,10 @@ export class NbdConnection {
     const exp = this.exp;
     if (!exp) return;
     const problem = this.validate(request, exp);
-    if (problem) return this.replyError(request, problem.errno, problem.message);
+    if (problem) {
+      this.replyError(request, problem.errno, problem.message);
+      return;
+    }
     try {
       switch (request.type) {
         case Cmd.READ:
@@ -370,9 +415,13 @@ export class NbdConnection {
   private async read(request: NbdRequest, exp: NbdExport): Promise<void> {
     const buf = new Uint8Array(request.length);
     if (request.length > 0) await exp.backend.read(buf, request.offset);
-    if (!this.structured) return this.send(encodeSimpleReply(request.cookie, 0, buf));
+    if (!this.structured) {
+      this.send(encodeSimpleReply(request.cookie, 0, buf));
+      return;
+    }
     if (request.flags & CmdFlag.DF || request.length === 0) {
-      return this.send(encodeDataChunk(request.cookie, request.offset, buf, true));
+      this.send(encodeDataChunk(request.cookie, request.offset, buf, true));
+      return;
     }
     // A sparse read: areas the chain says read as zero go out as holes.
     const extents = await chainStatus(exp.node, request.offset, request.length);

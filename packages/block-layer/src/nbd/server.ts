@@ -50,8 +50,8 @@ export class NbdServer {
       multiConn: this.maxConnections !== 1,
       bind: (connection, exp) => {
         if (exp.shuttingDown) return connection.abort();
-        let set = this.bound.get(exp);
-        if (!set) this.bound.set(exp, (set = new Set()));
+        const set = this.bound.get(exp) ?? new Set<NbdConnection>();
+        this.bound.set(exp, set);
         set.add(connection);
       },
       closed: (connection) => {
