@@ -4,6 +4,7 @@ import type { BlockGraph } from '../graph/graph.js';
 import type { BlockNode } from '../graph/node.js';
 import type { OnErrorPolicy } from './block-job.js';
 import type { JobManager } from './job-manager.js';
+import type { JobTxn } from './job-txn.js';
 import { type MirrorCopyMode, MirrorJob, type MirrorJobOptions, type MirrorSync } from './mirror-job.js';
 
 /** Arguments of `blockdev-mirror` (QAPI names). */
@@ -58,6 +59,22 @@ export async function blockdevMirror(
   jobs: JobManager,
   args: BlockdevMirrorArgs,
 ): Promise<MirrorJob> {
+  const job = await prepareMirror(graph, jobs, args);
+  job.start();
+  return job;
+}
+
+/**
+ * The first half of `blockdev-mirror`: checks, creates the job and sets the graph up, but
+ * does not start it (a transaction starts it in its commit step). On failure the job is
+ * gone and the graph is as before.
+ */
+export async function prepareMirror(
+  graph: BlockGraph,
+  jobs: JobManager,
+  args: BlockdevMirrorArgs,
+  txn?: JobTxn,
+): Promise<MirrorJob> {
   const source = graph.require(args.device);
   const target = graph.require(args.target);
   if (args.sync === 'incremental' || args.sync === 'bitmap') {
@@ -105,6 +122,7 @@ export async function blockdevMirror(
   };
   if (args['buf-size']) options.bufSize = args['buf-size'];
   if (args['filter-node-name'] !== undefined) options.filterNodeName = args['filter-node-name'];
+  if (txn) options.txn = txn;
   const job = jobs.create(new MirrorJob(options));
   if (replaces) job.setReplaces(replaces);
   try {
@@ -113,7 +131,6 @@ export async function blockdevMirror(
     await job.cancel(true);
     throw error;
   }
-  job.start();
   return job;
 }
 

@@ -186,3 +186,25 @@ function bitmapStep(graph: BlockGraph, spec: TransactionActionSpec): { undo: () 
       throw new BlockError('invalid-argument', `Parameter 'type' does not accept value '${spec.type}'`);
   }
 }
+
+/**
+ * Checks one action of the kinds above (type known, mandatory members present) without
+ * running anything; for transactions that add actions of their own (the job actions).
+ */
+export function checkBuiltinAction(raw: unknown): void {
+  const spec = requireObject(raw, 'actions');
+  const type = requireString(spec, 'type');
+  if (!KNOWN_TYPES.has(type)) {
+    throw new BlockError('invalid-argument', `Parameter 'type' does not accept value '${type}'`);
+  }
+  checkData(type, spec['data']);
+}
+
+/** Builds one checked action of the kinds above (see {@link checkBuiltinAction}). */
+export function builtinAction(
+  graph: BlockGraph,
+  spec: { type: string; data?: unknown },
+  grouped: boolean,
+): TransactionAction {
+  return buildAction(graph, spec as TransactionActionSpec, grouped);
+}
