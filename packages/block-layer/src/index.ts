@@ -158,3 +158,59 @@ export { CopyOnReadFilter } from './drivers/copy-on-read-filter.js';
 /** The stream job and the `block-stream` command. */
 export { STREAM_CHUNK, StreamJob, type StreamJobOptions } from './job/stream-job.js';
 export { type BlockStreamArgs, blockStream } from './job/block-stream.js';
+
+// ---- copy machinery, mirror, commit, backup, create ----------------------------------
+/** The copy engine shared by mirror, commit and backup, and its failure type. */
+export { BlockCopy, type BlockCopyOptions, CopyFailure } from './copy/block-copy.js';
+/** Allocation answers over a whole backing chain (data or zeroes), from metadata only. */
+export { type ChainAllocation, chainAllocation, forEachAllocatedAbove } from './copy/chain-allocation.js';
+/** The `mirror_top` filter a mirror or active commit inserts above its source. */
+export { type ActiveMirrorHooks, MirrorTopFilter } from './drivers/mirror-top.js';
+/** The `commit_top` filter an intermediate commit inserts above its top node. */
+export { CommitTopFilter } from './drivers/commit-top.js';
+/** The `copy-before-write` filter a backup inserts above its source. */
+export { CopyBeforeWriteFilter, type OnCbwError } from './drivers/copy-before-write.js';
+/** The mirror job (also the engine of active commit). */
+export {
+  MIRROR_DEFAULT_BUF_SIZE,
+  MIRROR_MAX_IN_FLIGHT,
+  type MirrorCopyMode,
+  MirrorJob,
+  type MirrorJobOptions,
+  type MirrorSync,
+} from './job/mirror-job.js';
+/** `blockdev-mirror`, and its first half for transactions. */
+export {
+  type BlockdevMirrorArgs,
+  blockdevMirror,
+  checkGranularity,
+  isRootNode,
+  prepareMirror,
+} from './job/blockdev-mirror.js';
+/** The intermediate commit job. */
+export { COMMIT_CHUNK, CommitJob, type CommitJobOptions } from './job/commit-job.js';
+/** `block-commit`: intermediate or active commit, chosen as QEMU chooses. */
+export { type BlockCommitArgs, blockCommit } from './job/block-commit.js';
+/** The backup job. */
+export {
+  BACKUP_MAX_CHUNK,
+  BACKUP_MAX_WORKERS,
+  BackupJob,
+  type BackupJobOptions,
+  type BackupSync,
+  type BitmapSyncMode,
+  backupClusterSize,
+} from './job/backup-job.js';
+/** `blockdev-backup`, and the transaction step that starts a backup. */
+export { BackupStart, type BlockdevBackupArgs, blockdevBackup } from './job/blockdev-backup.js';
+/** `blockdev-create` as a job. */
+export {
+  BlockdevCreateJob,
+  type BlockdevCreateOptions,
+  blockdevCreate,
+  type CreateFileOptions,
+  type CreateQcow2NodeOptions,
+  type CreateRawOptions,
+} from './job/blockdev-create-job.js';
+/** `transaction` with the job-starting actions (blockdev-backup, and Strata's blockdev-mirror). */
+export { jobTransaction } from './transaction/job-transaction.js';
