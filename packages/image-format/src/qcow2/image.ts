@@ -394,10 +394,67 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     this.checkRequest(offset, buf.length);
     if (buf.length === 0) return;
     this.bitmaps?.onGuestWrite(offset, buf.length);
+    // Overwrites of clusters this image owns alone change no metadata: they run concurrently
+    // under the shared lock. Anything that allocates takes the exclusive lock.
+    if (await this.lock.shared(() => this.tryWriteInPlace(buf, offset))) return;
     await this.lock.exclusive(async () => {
       await this.writeUnlocked(buf, offset);
       await this.maybeWriteBack();
     });
+  }
+
+  /** Guest ranges of in-place writes under way, so overlapping ones complete in issue order. */
+  private readonly inPlaceWrites: Array<{ start: number; end: number; done: Promise<unknown> }> = [];
+
+  /**
+   * Writes `buf` in place when every cluster it touches is a normal cluster with COPIED set
+   * (no allocation, no metadata change); returns false, having written nothing, otherwise.
+   */
+  private async tryWriteInPlace(buf: Uint8Array, offset: number): Promise<boolean> {
+    const cs = this.clusterSize;
+    const tableSpan = cs * this.l2Entries;
+    const runs: Array<[bufStart: number, host: number, length: number]> = [];
+    let pos = 0;
+    while (pos < buf.length) {
+      const l1Index = Math.floor((offset + pos) / tableSpan);
+      if (l1Index >= this.l1.length || this.l1Copied[l1Index] !== 1) return false;
+      const table = await this.l2Table(l1Index);
+      if (!table) return false;
+      const tableEnd = Math.min((l1Index + 1) * tableSpan, offset + buf.length);
+      while (offset + pos < tableEnd) {
+        const guest = offset + pos;
+        const inCluster = guest % cs;
+        const n = Math.min(cs - inCluster, tableEnd - guest);
+        const index = Math.floor(guest / cs) % this.l2Entries;
+        const hi = entryHi(table.view, index);
+        const lo = entryLo(table.view, index);
+        const kind = classify(hi, lo, this.v3);
+        if (kind !== ClusterKind.Normal || !isCopied(hi)) return false;
+        this.checkEntry(hi, lo, kind);
+        const host = entryOffset(hi, lo) + inCluster;
+        const last = runs[runs.length - 1];
+        if (last && last[1] + last[2] === host) last[2] += n;
+        else runs.push([pos, host, n]);
+        pos += n;
+      }
+    }
+    for (const [, host, length] of runs) this.checkNoMetadataOverlap(host, length);
+    const end = offset + buf.length;
+    const earlier = this.inPlaceWrites.filter((w) => w.start < end && offset < w.end).map((w) => w.done);
+    const done = (async () => {
+      if (earlier.length > 0) await Promise.allSettled(earlier);
+      await Promise.all(
+        runs.map(([at, host, length]) => this.file.write(buf.subarray(at, at + length), host)),
+      );
+    })();
+    const entry = { start: offset, end, done };
+    this.inPlaceWrites.push(entry);
+    try {
+      await done;
+    } finally {
+      this.inPlaceWrites.splice(this.inPlaceWrites.indexOf(entry), 1);
+    }
+    return true;
   }
 
   private async writeUnlocked(buf: Uint8Array, offset: number): Promise<void> {
