@@ -79,6 +79,7 @@ export class NbdConnection {
   private processing = false;
   private timer: NodeJS.Timeout | null = null;
   private ended = false;
+  private awaitingDrain = false;
 
   constructor(
     private readonly stream: Duplex,
@@ -155,7 +156,13 @@ export class NbdConnection {
           if (this.stream.writableNeedDrain) {
             // A slow reader of our replies: stop taking requests until it catches up.
             this.stream.pause();
-            this.stream.once('drain', () => this.wake());
+            if (!this.awaitingDrain) {
+              this.awaitingDrain = true;
+              this.stream.once('drain', () => {
+                this.awaitingDrain = false;
+                this.wake();
+              });
+            }
             break;
           }
           const request = tryReadRequest(this.reader);
