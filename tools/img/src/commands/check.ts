@@ -47,8 +47,12 @@ export async function check(argv: string[], ctx: CommandContext): Promise<number
   if (human && (report.corruptionsFixed || report.leaksFixed)) {
     ctx.out(formatRepairedHuman(report.leaksFixed, report.corruptionsFixed));
   }
+  if (report.checkErrors) {
+    // The check could not finish (qemu-img's check returns -EIO then): no report is printed.
+    ctx.err(`${ctx.tool}: Check failed: Input/output error\n`);
+    return 1;
+  }
   if (output === 'json') ctx.out(formatCheckJson(filename, actual, report));
   else if (human) ctx.out(formatCheckHuman(report));
-  if (report.checkErrors) ctx.err(`${ctx.tool}: Check failed\n`);
   return checkExitCode(report);
 }
