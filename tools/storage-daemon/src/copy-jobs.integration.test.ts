@@ -71,17 +71,7 @@ async function allClean(images: readonly string[]): Promise<void> {
   for (const image of images) expect(await checkImage(image), image).toEqual(CLEAN);
 }
 
-/**
- * Why the strata runs are still to do: the commit, mirror and backup jobs exist in the block
- * layer's sources but its entry point does not export them yet, so the monitor cannot offer
- * block-commit, blockdev-mirror or blockdev-backup (they answer CommandNotFound).
- */
-const STRATA_PENDING =
-  'waiting for @strata/block-layer to export blockCommit, blockdevMirror and blockdevBackup';
-
 describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
-  const scenario = (name: string, body: () => Promise<void>) =>
-    kind === 'strata-storage-daemon' ? it.todo(`${name} (${STRATA_PENDING})`) : it(name, body);
   let dir: string;
   let remove: () => Promise<void>;
   let daemon: DaemonSession | undefined;
@@ -94,7 +84,7 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     await remove();
   });
 
-  scenario('commits an intermediate layer with manual finalize and dismiss', async () => {
+  it('commits an intermediate layer with manual finalize and dismiss', async () => {
     const { base, mid, top } = await makeChain(dir);
     daemon = await startDaemon(kind, dir);
     const { client } = daemon;
@@ -136,7 +126,7 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     await allClean([base, mid, top]);
   });
 
-  scenario('commits the active layer: READY, then complete pivots onto the base', async () => {
+  it('commits the active layer: READY, then complete pivots onto the base', async () => {
     const { base, mid, top } = await makeChain(dir);
     daemon = await startDaemon(kind, dir);
     const { client } = daemon;
@@ -166,7 +156,7 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     await allClean([base, mid, top]);
   });
 
-  scenario(
+  it(
     'cancels an active commit after READY: top stays active, base keeps what was committed',
     async () => {
       const { base, mid, top } = await makeChain(dir);
@@ -197,7 +187,7 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
   );
 
   for (const sync of ['full', 'top', 'none'] as const) {
-    scenario(`mirrors with sync=${sync}: READY, then complete`, async () => {
+    it(`mirrors with sync=${sync}: READY, then complete`, async () => {
       const { base, mid, top } = await makeChain(dir);
       const target = join(dir, 'target.qcow2');
       await createImage(target, String(SIZE));
@@ -224,7 +214,7 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
   }
 
   for (const force of [false, true]) {
-    scenario(`cancels a mirror after READY (force=${force})`, async () => {
+    it(`cancels a mirror after READY (force=${force})`, async () => {
       const { base, mid, top } = await makeChain(dir);
       const target = join(dir, 'target.qcow2');
       await createImage(target, String(SIZE));
@@ -253,7 +243,7 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     });
   }
 
-  scenario('backs up in full, then incrementally from a persistent bitmap', async () => {
+  it('backs up in full, then incrementally from a persistent bitmap', async () => {
     const image = join(dir, 'disk.qcow2');
     const full = join(dir, 'full.qcow2');
     const incremental = join(dir, 'inc.qcow2');

@@ -6,12 +6,14 @@ import {
   blockStream,
   type JobEvent,
   JobManager,
+  jobTransaction,
   qmpTransaction,
   queryNamedBlockNodes,
 } from '@strata/block-layer';
 import type { JsonObject, QmpCommandContext, QmpServer, QmpServerOptions } from '@strata/qmp-protocol';
 import { QmpServer as Server } from '@strata/qmp-protocol';
 import { registerBitmapCommands } from './bitmap-commands.js';
+import { registerCopyJobCommands } from './copy-job-commands.js';
 import { registerJobCommands } from './job-commands.js';
 import { qmpCall } from './qmp-errors.js';
 import { shutdownBlockLayer } from './shutdown.js';
@@ -62,6 +64,7 @@ export function createMonitor(graph: BlockGraph, options: MonitorOptions = {}): 
   registerGraphCommands(on, graph, jobs);
   registerBitmapCommands(on, graph);
   registerJobCommands(on, jobs);
+  registerCopyJobCommands(on, graph, jobs);
 
   let closing: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
@@ -91,7 +94,8 @@ function registerGraphCommands(on: Register, graph: BlockGraph, jobs: JobManager
   on('transaction', async (args) => {
     const actions = (args['actions'] ?? []) as { type: string; data?: unknown }[];
     const properties = (args['properties'] ?? {}) as { 'completion-mode'?: 'individual' | 'grouped' };
-    await qmpTransaction(graph, actions, properties);
+    // The job-aware runner also handles every built-in action (snapshot, bitmaps, abort).
+    await jobTransaction(graph, jobs, actions, properties);
   });
   on('blockdev-snapshot', async (args) => {
     await qmpTransaction(graph, [{ type: 'blockdev-snapshot', data: args }]);
