@@ -156,35 +156,32 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     await allClean([base, mid, top]);
   });
 
-  it(
-    'cancels an active commit after READY: top stays active, base keeps what was committed',
-    async () => {
-      const { base, mid, top } = await makeChain(dir);
-      daemon = await startDaemon(kind, dir);
-      const { client } = daemon;
-      await add(client, 'top', top);
-      const listener = client.listen();
-      await client.executeRaw('block-commit', {
-        'job-id': 'c3',
-        device: 'top',
-        'base-node': await nodeNameOf(client, base),
-      });
-      await eventsUntil(listener, (e) => e === 'BLOCK_JOB_READY');
-      await client.executeRaw('block-job-cancel', { device: 'c3' });
-      const done = await eventsUntil(listener, untilStatus('null'));
-      listener.close();
-      expect(statuses(done)).toEqual(['waiting', 'pending', 'concluded', 'null']);
-      expect(eventData(done, 'BLOCK_JOB_COMPLETED')).toMatchObject({ device: 'c3', type: 'commit' });
-      const nodes = (
-        (await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[]
-      ).map((n) => n['node-name']);
-      expect(nodes).toContain('top');
-      expect((await daemon.quit()).code).toBe(0);
-      expect(await imageInfo(top)).toMatchObject({ 'backing-filename': mid });
-      expect(await readsPattern(base, 0x33, 2 * MiB, MiB)).toBe(true);
-      await allClean([base, mid, top]);
-    },
-  );
+  it('cancels an active commit after READY: top stays active, base keeps what was committed', async () => {
+    const { base, mid, top } = await makeChain(dir);
+    daemon = await startDaemon(kind, dir);
+    const { client } = daemon;
+    await add(client, 'top', top);
+    const listener = client.listen();
+    await client.executeRaw('block-commit', {
+      'job-id': 'c3',
+      device: 'top',
+      'base-node': await nodeNameOf(client, base),
+    });
+    await eventsUntil(listener, (e) => e === 'BLOCK_JOB_READY');
+    await client.executeRaw('block-job-cancel', { device: 'c3' });
+    const done = await eventsUntil(listener, untilStatus('null'));
+    listener.close();
+    expect(statuses(done)).toEqual(['waiting', 'pending', 'concluded', 'null']);
+    expect(eventData(done, 'BLOCK_JOB_COMPLETED')).toMatchObject({ device: 'c3', type: 'commit' });
+    const nodes = ((await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[]).map(
+      (n) => n['node-name'],
+    );
+    expect(nodes).toContain('top');
+    expect((await daemon.quit()).code).toBe(0);
+    expect(await imageInfo(top)).toMatchObject({ 'backing-filename': mid });
+    expect(await readsPattern(base, 0x33, 2 * MiB, MiB)).toBe(true);
+    await allClean([base, mid, top]);
+  });
 
   for (const sync of ['full', 'top', 'none'] as const) {
     it(`mirrors with sync=${sync}: READY, then complete`, async () => {
