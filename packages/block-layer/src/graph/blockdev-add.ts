@@ -1,6 +1,7 @@
 import { HostFile, type ImageFile } from '@strata/image-format';
 import type { FormatOpener } from '../drivers/qcow2-node.js';
 import { type Qcow2Node, qcow2Opener } from '../drivers/qcow2-node.js';
+import { addNbdNode } from '../drivers/nbd-node.js';
 import { BlockError } from '../errors.js';
 import { requireObject, requireString } from '../qapi-args.js';
 import type { BlockGraph } from './graph.js';
@@ -15,7 +16,13 @@ export type BlockdevOptions =
   | ({ driver: 'file'; filename: string } & BlockdevCommon)
   | ({ driver: 'null-co'; size?: number; 'read-zeroes'?: boolean } & BlockdevCommon)
   | ({ driver: 'raw'; file: BlockdevRef } & BlockdevCommon)
-  | ({ driver: 'qcow2'; file: BlockdevRef; backing?: BlockdevRef | null } & BlockdevCommon);
+  | ({ driver: 'qcow2'; file: BlockdevRef; backing?: BlockdevRef | null } & BlockdevCommon)
+  | ({ driver: 'nbd'; server: NbdServerAddress; export?: string } & BlockdevCommon);
+
+/** Where an `nbd` node connects (QMP's SocketAddress, unix and inet forms). */
+export type NbdServerAddress =
+  | { type: 'unix'; path: string }
+  | { type: 'inet'; host: string; port: string | number };
 
 /** Options every driver takes. */
 export interface BlockdevCommon {
@@ -129,6 +136,16 @@ async function open(
           : await child(graph, options.backing, env, opened, { ...ctx, inheritReadOnly: true });
       if (backing) graph.setBacking(node, backing);
       return node;
+    }
+    case 'nbd': {
+      const nbdOptions: Parameters<typeof addNbdNode>[1] = {
+        ...named,
+        server: options.server,
+        readOnly,
+        monitorOwned: ctx.monitorOwned,
+      };
+      if (options.export !== undefined) nbdOptions.export = options.export;
+      return track(await addNbdNode(graph, nbdOptions));
     }
     default:
       throw new BlockError(
