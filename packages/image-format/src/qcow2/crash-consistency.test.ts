@@ -5,7 +5,7 @@ import { CrashRecordingFile } from '../test-support/crash-file.js';
 import { memoryQcow2, openMemoryQcow2, pattern } from '../test-support/memory-chain.js';
 import { checkImage } from './check.js';
 import { Qcow2Image } from './image.js';
-import { createSnapshot } from './snapshot.js';
+import { createSnapshot, deleteSnapshot } from './snapshot.js';
 
 /**
  * Crash consistency: after a crash at any instant (with any subset of the writes issued
@@ -55,6 +55,7 @@ describe('qcow2 metadata ordering survives crashes', () => {
               ranges.push([at, data]);
             }
             if (snapshotMidway && r === 1) await createSnapshot(image, 'mid');
+            if (snapshotMidway && r === 3) await deleteSnapshot(image, 'mid');
             await image.flush();
             acknowledged.push({ flushedAt: file.events.length - 1, ranges });
           }
