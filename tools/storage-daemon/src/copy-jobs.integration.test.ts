@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { JsonObject, QmpClient, QmpEventListener } from '@strata/qmp-protocol';
+import { isQmpError, type JsonObject, type QmpClient, type QmpEventListener } from '@strata/qmp-protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkImage,
@@ -19,6 +19,16 @@ const SIZE = 4 * MiB;
 const CLEAN = { errors: 0, leaks: 0, corruptions: 0 };
 
 type Seen = [string, unknown][];
+
+async function errorOf(call: Promise<unknown>): Promise<{ class: string; desc: string }> {
+  try {
+    await call;
+  } catch (error) {
+    if (isQmpError(error)) return { class: error.class, desc: error.desc };
+    throw error;
+  }
+  throw new Error('the command succeeded');
+}
 
 async function eventsUntil(
   listener: QmpEventListener,
@@ -239,6 +249,56 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
       await allClean([base, mid, top, target]);
     });
   }
+
+  it('shows the mirror filter while ready, refuses a second mirror, and pauses into standby', async () => {
+    const { base, mid, top } = await makeChain(dir);
+    const target = join(dir, 'target.qcow2');
+    await createImage(target, String(SIZE));
+    daemon = await startDaemon(kind, dir);
+    const { client } = daemon;
+    await add(client, 'top', top);
+    await add(client, 'tgt', target, { backing: null });
+    const listener = client.listen();
+    await client.executeRaw('blockdev-mirror', {
+      'job-id': 'm4',
+      device: 'top',
+      target: 'tgt',
+      sync: 'full',
+    });
+    await eventsUntil(listener, (e) => e === 'BLOCK_JOB_READY');
+    const nodes = (await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[];
+    const filter = nodes.find((n) => n['drv'] === 'mirror_top');
+    expect(filter).toBeDefined();
+    expect(String(filter?.['node-name'])).toMatch(/^#block\d+$/);
+    expect(nodes.map((n) => n['drv']).sort()).toEqual(
+      ['file', 'file', 'file', 'file', 'mirror_top', 'qcow2', 'qcow2', 'qcow2', 'qcow2'].sort(),
+    );
+    expect(
+      await errorOf(
+        client.executeRaw('blockdev-mirror', { 'job-id': 'm5', device: 'top', target: 'tgt', sync: 'full' }),
+      ),
+    ).toEqual({ class: 'GenericError', desc: 'Need a root block node' });
+    await client.executeRaw('job-pause', { id: 'm4' });
+    expect(statuses(await eventsUntil(listener, untilStatus('standby')))).toEqual(['standby']);
+    expect(((await client.executeRaw('query-block-jobs')) as JsonObject[])[0]).toMatchObject({
+      device: 'm4',
+      status: 'standby',
+      paused: true,
+      ready: true,
+    });
+    await client.executeRaw('job-resume', { id: 'm4' });
+    expect(statuses(await eventsUntil(listener, untilStatus('ready')))).toEqual(['ready']);
+    await client.executeRaw('job-complete', { id: 'm4' });
+    await eventsUntil(listener, untilStatus('null'));
+    listener.close();
+    expect(
+      ((await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[]).some(
+        (n) => n['drv'] === 'mirror_top',
+      ),
+    ).toBe(false);
+    expect((await daemon.quit()).code).toBe(0);
+    await allClean([base, mid, top, target]);
+  });
 
   it('backs up in full, then incrementally from a persistent bitmap', async () => {
     const image = join(dir, 'disk.qcow2');
