@@ -73,8 +73,12 @@ export async function createSnapshot(
       l1Offset = await image.refcounts.allocate(Math.ceil((l1Copy.length * 8) / image.clusterSize));
       await image.file.write(encodeL1(l1Copy, copiedCopy), l1Offset);
     }
+    // Everything reachable becomes shared. Clear COPIED on disk before the refcounts rise:
+    // a crash in between then leaves a flag too cautious (a needless copy on the next write),
+    // never one that would let a write overwrite a cluster the snapshot still needs.
+    await clearCopiedFlags(image);
+    await image.writeBackMetadata();
     await adjustTree(image, l1Copy, 1);
-    await rebuildCopiedFlags(image);
     await image.writeBackMetadata();
     const date = options.date ?? new Date();
     const ms = date.getTime();
@@ -234,6 +238,28 @@ async function adjustTree(image: Qcow2Image, l1: number[], delta: number): Promi
       }
     }
     await image.refcounts.adjust(l2Offset / image.clusterSize, delta);
+  }
+}
+
+/** Clears COPIED on every active L1 entry and every L2 entry of the active tables. */
+async function clearCopiedFlags(image: Qcow2Image): Promise<void> {
+  for (let i = 0; i < image.l1.length; i++) {
+    const l2Offset = image.l1[i] as number;
+    if (l2Offset === 0) continue;
+    if (image.l1Copied[i] !== 0) {
+      image.l1Copied[i] = 0;
+      image.markL1Dirty();
+    }
+    const table = await image.l2Cache.get(l2Offset);
+    let changed = false;
+    for (let j = 0; j < image.l2Entries; j++) {
+      const hi = entryHi(table.view, j);
+      if (isCopied(hi)) {
+        setRawEntry(table.view, j, hi & 0x7fffffff, entryLo(table.view, j));
+        changed = true;
+      }
+    }
+    if (changed) image.l2Cache.markDirty(table);
   }
 }
 
