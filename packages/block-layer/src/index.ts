@@ -203,6 +203,8 @@ export {
 } from './job/backup-job.js';
 /** `blockdev-backup`, and the transaction step that starts a backup. */
 export { BackupStart, type BlockdevBackupArgs, blockdevBackup } from './job/blockdev-backup.js';
+/** `drive-backup`: a backup onto an image it creates (or opens). */
+export { type DriveBackupArgs, DriveBackupStart, driveBackup } from './job/drive-backup.js';
 /** `blockdev-create` as a job. */
 export {
   BlockdevCreateJob,
@@ -212,5 +214,72 @@ export {
   type CreateQcow2NodeOptions,
   type CreateRawOptions,
 } from './job/blockdev-create-job.js';
-/** `transaction` with the job-starting actions (blockdev-backup, and Strata's blockdev-mirror). */
+/** `transaction` with the job-starting actions (blockdev-backup, drive-backup, Strata's blockdev-mirror). */
 export { jobTransaction } from './transaction/job-transaction.js';
+
+// ---- NBD -----------------------------------------------------------------------------
+/** NBD protocol numbers (options, replies, commands, flags, magics, context names). */
+export * as nbdProtocol from './nbd/constants.js';
+/** Incremental byte queue and frame writer used by the NBD codec. */
+export { ByteReader, FrameWriter } from './nbd/byte-reader.js';
+/** NBD handshake codec: greeting, options, option replies (no sockets). */
+export {
+  decodeExportInfoRequest,
+  decodeMetaContextRequest,
+  encodeClientFlags,
+  encodeExportInfoRequest,
+  encodeExportNameReply,
+  encodeGreeting,
+  encodeMetaContextRequest,
+  encodeOption,
+  encodeOptionReply,
+  type ExportInfoRequest,
+  type MetaContextRequest,
+  type NbdOption,
+  type NbdOptionReply,
+  tryReadClientFlags,
+  tryReadExportNameReply,
+  tryReadGreeting,
+  tryReadOption,
+  tryReadOptionReply,
+} from './nbd/handshake-codec.js';
+/** NBD transmission codec: requests, simple replies, structured reply chunks (no sockets). */
+export {
+  encodeBlockStatusChunk,
+  encodeChunk,
+  encodeDataChunk,
+  encodeErrorChunk,
+  encodeHoleChunk,
+  encodeRequest,
+  encodeSimpleReply,
+  type NbdExtent,
+  type NbdReplyChunk,
+  type NbdRequest,
+  type NbdSimpleReply,
+  tryReadReply,
+  tryReadRequest,
+} from './nbd/transmission-codec.js';
+/** NBD exports of block nodes, with their metadata contexts. */
+export {
+  type BlockExportInfo,
+  type MetaContext,
+  NbdExport,
+  type NbdExportBitmap,
+  type NbdExportOptions,
+} from './nbd/export.js';
+/** The NBD server: export registry and client handling, for nbd-server-start / block-export-add. */
+export {
+  DEFAULT_MAX_CONNECTIONS,
+  type ExportRemoveMode,
+  HANDSHAKE_TIMEOUT_MS,
+  NbdServer,
+  type NbdServerOptions,
+} from './nbd/server.js';
+/** Unix and TCP listeners for the NBD server. */
+export { listenNbd, type NbdListenAddress, type NbdListener } from './nbd/transport.js';
+/** The NBD client used by the `nbd` driver. */
+export { NbdClient, type NbdClientOptions } from './nbd/client.js';
+/** The `nbd` driver node. */
+export { addNbdNode, NbdNode, type NbdNodeOptions } from './drivers/nbd-node.js';
+/** Server address of `blockdev-add` driver `nbd`. */
+export type { NbdServerAddress } from './graph/blockdev-add.js';

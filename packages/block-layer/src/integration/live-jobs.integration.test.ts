@@ -13,6 +13,7 @@ import { blockdevBackup } from '../job/blockdev-backup.js';
 import { blockdevCreate } from '../job/blockdev-create-job.js';
 import { blockdevMirror } from '../job/blockdev-mirror.js';
 import { JobManager } from '../job/job-manager.js';
+import { jobTransaction } from '../transaction/job-transaction.js';
 import { firstDifference, GuestModel } from '../test-support/guest-model.js';
 import { qemu, qemuImgCheck } from '../test-support/qemu-tools.js';
 
@@ -188,4 +189,67 @@ describe('live jobs on real qcow2 files', () => {
     expect(firstDifference(await contentOf(dstPath), initial)).toBe(-1);
     expect(firstDifference(await contentOf(top), guest.model)).toBe(-1);
   });
+
+  it('drive-backup in a transaction with a bitmap: the created image is the point-in-time copy', async () => {
+    const graph = new BlockGraph();
+    const jobs = new JobManager();
+    const { top, base, topNode, initial } = await chain(graph);
+    const vda = BlockBackend.attach(graph, topNode, { name: 'vda' });
+    const guest = new GuestModel(vda, initial, 12);
+    const dstPath = join(dir, 'drive-backup.qcow2');
+    await jobTransaction(graph, jobs, [
+      { type: 'block-dirty-bitmap-add', data: { node: 'top', name: 'since-full' } },
+      { type: 'drive-backup', data: { 'job-id': 'db', device: 'top', target: dstPath, sync: 'full' } },
+    ]);
+    const job = jobs.find('db')!;
+    await guest.randomWrites(30, 200000);
+    await job.until((j) => j.status === 'null');
+    // The image is closed once the job is gone (closing flushes, so give it its turns).
+    for (let i = 0; i < 200 && graph.nodes.some((n) => n.filename === dstPath); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(graph.nodes.some((n) => n.filename === dstPath)).toBe(false);
+    expect(topNode.bitmaps.find((b) => b.name === 'since-full')!.store.count()).toBeGreaterThan(0);
+    vda.detach();
+    await graph.closeAll();
+    for (const path of [dstPath, top, base]) await qemuImgCheck(path);
+    expect(firstDifference(await contentOf(dstPath), initial)).toBe(-1);
+  });
+
+  for (const ending of [
+    'cancel before ready',
+    'soft cancel after ready',
+    'force cancel after ready',
+  ] as const) {
+    it(`mirror ${ending} on real files: the guest stays on the source; images check clean`, async () => {
+      const graph = new BlockGraph();
+      const jobs = new JobManager();
+      const { top, base, topNode, initial } = await chain(graph);
+      const dstPath = join(dir, 'dst.qcow2');
+      await qemu('qemu-img', ['create', '-f', 'qcow2', dstPath, '8M']);
+      await open(graph, 'dst', dstPath, false, null);
+      const vda = BlockBackend.attach(graph, topNode, { name: 'vda' });
+      const guest = new GuestModel(vda, initial, 13);
+      const job = await blockdevMirror(graph, jobs, {
+        'job-id': 'm',
+        device: 'top',
+        target: 'dst',
+        sync: 'full',
+        speed: ending === 'cancel before ready' ? 1 << 20 : 0,
+      });
+      await guest.randomWrites(20, 100000);
+      if (ending !== 'cancel before ready') {
+        await job.until((j) => j.status === 'ready');
+        await guest.randomWrites(20, 100000);
+      }
+      await jobs.blockJobCancel('m', ending === 'force cancel after ready');
+      await job.until((j) => j.status === 'null');
+      expect(vda.node).toBe(topNode);
+      await guest.randomWrites(5, 100000);
+      vda.detach();
+      await graph.closeAll();
+      for (const path of [dstPath, top, base]) await qemuImgCheck(path);
+      expect(firstDifference(await contentOf(top), guest.model)).toBe(-1);
+    });
+  }
 });

@@ -2,6 +2,7 @@ import { BlockError } from '../errors.js';
 import type { BlockGraph } from '../graph/graph.js';
 import { BackupStart, type BlockdevBackupArgs } from '../job/blockdev-backup.js';
 import { type BlockdevMirrorArgs, prepareMirror } from '../job/blockdev-mirror.js';
+import { type DriveBackupArgs, DriveBackupStart } from '../job/drive-backup.js';
 import type { JobManager } from '../job/job-manager.js';
 import { JobTxn } from '../job/job-txn.js';
 import type { MirrorJob } from '../job/mirror-job.js';
@@ -17,6 +18,7 @@ import {
 /** The job-starting actions, with their mandatory members. */
 const JOB_ACTIONS: Record<string, readonly string[]> = {
   'blockdev-backup': ['device', 'target', 'sync'],
+  'drive-backup': ['device', 'target', 'sync'],
   // Strata's extension: QEMU has no mirror action.
   'blockdev-mirror': ['device', 'target', 'sync'],
 };
@@ -48,7 +50,8 @@ class MirrorStart implements TransactionAction {
 }
 
 /**
- * QMP `transaction` with the actions that start jobs: `blockdev-backup` (as QEMU) and,
+ * QMP `transaction` with the actions that start jobs: `blockdev-backup` and `drive-backup`
+ * (as QEMU) and,
  * beyond QEMU, `blockdev-mirror`, so that "snapshot onto a new overlay and mirror that
  * overlay" happens all-or-nothing. Every action is checked before anything runs; then all
  * are prepared in order (jobs are created and their filters inserted, but not started),
@@ -80,6 +83,8 @@ export async function jobTransaction(
     switch (spec.type) {
       case 'blockdev-backup':
         return new BackupStart(graph, jobs, spec.data as BlockdevBackupArgs, txn);
+      case 'drive-backup':
+        return new DriveBackupStart(graph, jobs, spec.data as DriveBackupArgs, txn);
       case 'blockdev-mirror':
         return new MirrorStart(graph, jobs, spec.data as BlockdevMirrorArgs, txn);
       default:
