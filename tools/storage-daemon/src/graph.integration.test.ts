@@ -149,6 +149,50 @@ describe.each(DAEMONS)('%s: negotiation, graph, snapshots, transactions', (kind)
     expect(await checkImage(image)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
   });
 
+  it('reopens a node read-write and back, with QEMU errors for bad option sets', async () => {
+    const image = join(dir, 'disk.qcow2');
+    await createImage(image, '1M');
+    daemon = await startDaemon(kind, dir);
+    const { client } = daemon;
+    await client.executeRaw('blockdev-add', {
+      driver: 'qcow2',
+      'node-name': 'd',
+      'read-only': true,
+      file: { driver: 'file', filename: image, 'node-name': 'f' },
+    });
+    const readOnly = async () =>
+      Object.fromEntries((await nodes(client)).map((n) => [n['node-name'], n['ro']]));
+    expect(await readOnly()).toEqual({ d: true, f: true });
+    await client.executeRaw('blockdev-reopen', {
+      options: [{ driver: 'qcow2', 'node-name': 'd', file: 'f', 'read-only': false }],
+    });
+    expect(await readOnly()).toEqual({ d: false, f: false });
+    expect(
+      await errorOf(
+        client.executeRaw('blockdev-reopen', { options: [{ driver: 'raw', 'node-name': 'd', file: 'f' }] }),
+      ),
+    ).toEqual({ class: 'GenericError', desc: "Cannot change the option 'driver'" });
+    expect(
+      await errorOf(
+        client.executeRaw('blockdev-reopen', {
+          options: [{ driver: 'qcow2', 'node-name': 'nope', file: 'f' }],
+        }),
+      ),
+    ).toEqual({ class: 'GenericError', desc: "Failed to find node with node-name='nope'" });
+    expect(
+      await errorOf(
+        client.executeRaw('blockdev-reopen', { options: [{ driver: 'qcow2', 'node-name': 'd' }] }),
+      ),
+    ).toEqual({ class: 'GenericError', desc: "Parameter 'options[0].file' is missing" });
+    expect(await readOnly()).toEqual({ d: false, f: false });
+    await client.executeRaw('blockdev-reopen', {
+      options: [{ driver: 'qcow2', 'node-name': 'd', file: 'f', 'read-only': true }],
+    });
+    expect(await readOnly()).toEqual({ d: true, f: true });
+    expect((await daemon.quit()).code).toBe(0);
+    expect(await checkImage(image)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+  });
+
   it('takes an external snapshot onto an overlay opened without backing', async () => {
     const base = join(dir, 'base.qcow2');
     const overlay = join(dir, 'overlay.qcow2');

@@ -15,6 +15,7 @@ import { QmpServer as Server } from '@strata/qmp-protocol';
 import { registerBitmapCommands } from './bitmap-commands.js';
 import { registerCopyJobCommands } from './copy-job-commands.js';
 import { registerJobCommands } from './job-commands.js';
+import { registerReopenCommand } from './reopen-command.js';
 import { qmpCall } from './qmp-errors.js';
 import { shutdownBlockLayer } from './shutdown.js';
 
@@ -65,6 +66,7 @@ export function createMonitor(graph: BlockGraph, options: MonitorOptions = {}): 
   registerBitmapCommands(on, graph);
   registerJobCommands(on, jobs);
   registerCopyJobCommands(on, graph, jobs);
+  registerReopenCommand(on, graph);
 
   let closing: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
