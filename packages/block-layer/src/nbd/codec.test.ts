@@ -25,6 +25,7 @@ import {
   encodeHoleChunk,
   encodeRequest,
   encodeSimpleReply,
+  type NbdRequest,
   tryReadReply,
   tryReadRequest,
 } from './transmission-codec.js';
@@ -128,7 +129,7 @@ describe('handshake frames at every split point', () => {
 
 describe('transmission frames at every split point', () => {
   it('requests, with a write payload', () => {
-    const read = { flags: 0, type: Cmd.READ, cookie: 7n, offset: 4096, length: 512 };
+    const read: NbdRequest = { flags: 0, type: Cmd.READ, cookie: 7n, offset: 4096, length: 512 };
     checkSplits(encodeRequest(read), (r) => tryReadRequest(r), read);
     const data = Uint8Array.from({ length: 37 }, (_, i) => i);
     const write = {
