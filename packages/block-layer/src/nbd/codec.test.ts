@@ -132,7 +132,7 @@ describe('transmission frames at every split point', () => {
     const read: NbdRequest = { flags: 0, type: Cmd.READ, cookie: 7n, offset: 4096, length: 512 };
     checkSplits(encodeRequest(read), (r) => tryReadRequest(r), read);
     const data = Uint8Array.from({ length: 37 }, (_, i) => i);
-    const write = {
+    const write: NbdRequest = {
       flags: 1,
       type: Cmd.WRITE,
       cookie: 0xfedcba9876543210n,
