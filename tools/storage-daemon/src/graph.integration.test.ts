@@ -233,6 +233,73 @@ describe.each(DAEMONS)('%s: negotiation, graph, snapshots, transactions', (kind)
     expect(await imageInfo(overlay)).toMatchObject({ 'backing-filename': base });
   });
 
+  it('creates an overlay with blockdev-snapshot-sync, closed at once as nothing uses it', async () => {
+    const base = join(dir, 'base.qcow2');
+    const overlay = join(dir, 'overlay.qcow2');
+    await createImage(base, '4M');
+    daemon = await startDaemon(kind, dir);
+    const { client } = daemon;
+    await client.executeRaw('blockdev-add', {
+      driver: 'qcow2',
+      'node-name': 'base',
+      file: { driver: 'file', filename: base },
+    });
+    const sync = (extra: JsonObject) =>
+      client.executeRaw('blockdev-snapshot-sync', {
+        'node-name': 'base',
+        'snapshot-file': overlay,
+        ...extra,
+      });
+    expect(
+      await errorOf(
+        client.executeRaw('blockdev-snapshot-sync', { 'node-name': 'nope', 'snapshot-file': overlay }),
+      ),
+    ).toEqual({
+      class: 'GenericError',
+      desc: "Cannot find device='' nor node-name='nope'",
+    });
+    expect(await errorOf(sync({}))).toEqual({ class: 'GenericError', desc: 'New overlay node-name missing' });
+    expect(await errorOf(sync({ 'snapshot-node-name': 'base' }))).toEqual({
+      class: 'GenericError',
+      desc: 'New overlay node-name already in use',
+    });
+    expect(await errorOf(sync({ 'snapshot-node-name': 'ovl', format: 'raw' }))).toEqual({
+      class: 'GenericError',
+      desc: "Backing file not supported for file format 'raw'",
+    });
+    const missingDir = join(dir, 'nodir', 'x.qcow2');
+    expect(
+      await errorOf(
+        client.executeRaw('blockdev-snapshot-sync', {
+          'node-name': 'base',
+          'snapshot-file': missingDir,
+          'snapshot-node-name': 'ovl',
+        }),
+      ),
+    ).toEqual({ class: 'GenericError', desc: `Could not create '${missingDir}': No such file or directory` });
+    expect(await errorOf(sync({ 'snapshot-node-name': 'ovl', mode: 'existing' }))).toEqual({
+      class: 'GenericError',
+      desc: `Could not open '${overlay}': No such file or directory`,
+    });
+    expect(
+      (await nodes(client)).map((n) => n['node-name']).filter((n) => !String(n).startsWith('#')),
+    ).toEqual(['base']);
+    await sync({ 'snapshot-node-name': 'ovl' });
+    // Nothing uses the new overlay (the daemon has no devices), so QEMU closes it at once
+    // and the old node stays read-only.
+    const after = await nodes(client);
+    expect(after.map((n) => n['node-name']).filter((n) => !String(n).startsWith('#'))).toEqual(['base']);
+    expect(after.find((n) => n['node-name'] === 'base')).toMatchObject({ ro: true });
+    expect((await daemon.quit()).code).toBe(0);
+    expect(await imageInfo(overlay)).toMatchObject({
+      'backing-filename': base,
+      'backing-filename-format': 'qcow2',
+      'virtual-size': 4 * 1024 * 1024,
+    });
+    expect(await checkImage(base)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+    expect(await checkImage(overlay)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+  });
+
   it('runs transactions all or nothing', async () => {
     const base = join(dir, 'base.qcow2');
     await createImage(base, '4M');

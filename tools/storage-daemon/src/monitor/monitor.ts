@@ -18,6 +18,7 @@ import { registerJobCommands } from './job-commands.js';
 import { registerReopenCommand } from './reopen-command.js';
 import { qmpCall } from './qmp-errors.js';
 import { shutdownBlockLayer } from './shutdown.js';
+import { registerSnapshotSyncCommand } from './snapshot-sync-command.js';
 
 /** A command handler over untyped (already schema-checked) arguments. */
 export type MonitorHandler = (args: JsonObject, context: QmpCommandContext) => unknown;
@@ -67,6 +68,7 @@ export function createMonitor(graph: BlockGraph, options: MonitorOptions = {}): 
   registerJobCommands(on, jobs);
   registerCopyJobCommands(on, graph, jobs);
   registerReopenCommand(on, graph);
+  registerSnapshotSyncCommand(on, graph);
 
   let closing: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {

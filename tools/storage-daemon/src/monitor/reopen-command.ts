@@ -22,7 +22,11 @@ export function registerReopenCommand(on: Register, graph: BlockGraph): void {
       }
       const file = options['file'];
       if (typeof file === 'string' && node.file && file !== node.file.name) {
-        throw new BlockError('invalid-argument', "Cannot change the option 'file'");
+        // QEMU can swap a node's file child here; the block layer cannot yet.
+        throw new BlockError(
+          'invalid-argument',
+          `Changing the file child of '${name}' is not supported by strata-storage-daemon`,
+        );
       }
       plan.push({ node, readOnly: options['read-only'] === true });
     }
