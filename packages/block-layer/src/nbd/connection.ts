@@ -269,7 +269,9 @@ export class NbdConnection {
       this.selected = contexts;
     }
     for (const context of contexts) {
-      this.send(encodeOptionReply(option, Rep.META_CONTEXT, metaContextReplyData(context.id, context.name)));
+      // QEMU answers LIST with id 0 for every context; only SET hands out the real ids.
+      const id = listing ? 0 : context.id;
+      this.send(encodeOptionReply(option, Rep.META_CONTEXT, metaContextReplyData(id, context.name)));
     }
     this.send(encodeOptionReply(option, Rep.ACK));
   }
