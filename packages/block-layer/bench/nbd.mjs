@@ -27,7 +27,9 @@ async function waitForSocket(path) {
 }
 
 async function startStrata(image, socket) {
-  const child = spawn(process.execPath, [join(here, 'nbd-serve.mjs'), image, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(here, 'nbd-serve.mjs'), image, socket], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise((resolve, reject) => {
     child.stdout.once('data', resolve);
     child.once('exit', (code) => reject(new Error(`Strata NBD server exited with ${code}`)));
@@ -36,7 +38,9 @@ async function startStrata(image, socket) {
 }
 
 async function startQemuNbd(image, socket) {
-  const child = spawn('qemu-nbd', ['-t', '-f', 'qcow2', '-k', socket, '-x', 'disk', image], { stdio: 'inherit' });
+  const child = spawn('qemu-nbd', ['-t', '-f', 'qcow2', '-k', socket, '-x', 'disk', image], {
+    stdio: 'inherit',
+  });
   await waitForSocket(socket);
   return child;
 }
@@ -110,11 +114,15 @@ try {
     ['4 KiB random write, QD1, IOPS', 'write1'],
     ['4 KiB random write, QD16, IOPS', 'write16'],
   ];
-  console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}; Node ${process.version}; image ${sizeMiB} MiB qcow2, fully written\n`);
+  console.log(
+    `Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}; Node ${process.version}; image ${sizeMiB} MiB qcow2, fully written\n`,
+  );
   console.log('| workload | qemu-nbd | Strata | Strata / qemu-nbd |');
   console.log('|---|---:|---:|---:|');
   for (const [label, key] of rows) {
-    console.log(`| ${label} | ${qemu[key].toFixed(0)} | ${strata[key].toFixed(0)} | ${(strata[key] / qemu[key]).toFixed(2)}× |`);
+    console.log(
+      `| ${label} | ${qemu[key].toFixed(0)} | ${strata[key].toFixed(0)} | ${(strata[key] / qemu[key]).toFixed(2)}× |`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
