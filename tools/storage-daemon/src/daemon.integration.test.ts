@@ -59,6 +59,8 @@ describe('command-line errors are the same in both daemons', () => {
     ['--object', 'throttle-group,id=t1', '--object', 'throttle-group,id=t1'],
     ['--export', 'type=nbd,id=e,node-name=n'],
     ['--nbd-server', 'addr.type=unix'],
+    ['--blockdev', 'driver=null-co,node-name=n', '--export', 'type=nbd,id=e,node-name=n'],
+    ['--export', 'type=vhost-user-blk,id=e,node-name=n,addr.type=unix,addr.path=x.sock'],
     ['--help=3'],
     ['-x'],
     ['stray'],
@@ -163,29 +165,5 @@ describe.each(DAEMONS)('%s: the process', (kind) => {
     await client.close();
     await waitUntil(async () => !alive(pid), 'the daemon to exit');
     expect(await exists(pidfile)).toBe(false);
-  });
-});
-
-describe('strata-storage-daemon without an NBD server', () => {
-  it('refuses --nbd-server and --export with a message saying they are not available', async () => {
-    const { dir, remove } = await scratch();
-    try {
-      const server = await runDaemon('strata-storage-daemon', [
-        '--nbd-server',
-        `addr.type=unix,addr.path=${join(dir, 'n.sock')}`,
-      ]);
-      expect(server.code).toBe(1);
-      expect(server.stderr).toMatch(/NBD server is not supported by strata-storage-daemon yet/);
-      const exported = await runDaemon('strata-storage-daemon', [
-        '--blockdev',
-        'driver=null-co,node-name=n',
-        '--export',
-        'type=nbd,id=e,node-name=n',
-      ]);
-      expect(exported.code).toBe(1);
-      expect(exported.stderr).toMatch(/NBD exports are not supported by strata-storage-daemon yet/);
-    } finally {
-      await remove();
-    }
   });
 });

@@ -3,6 +3,7 @@ import type { Server } from 'node:net';
 import { BlockGraph, type BlockdevOptions, blockdevAdd } from '@strata/block-layer';
 import { type JsonObject, listenQmp, parseDaemonOption, type QmpServer } from '@strata/qmp-protocol';
 import { createMonitor, type Monitor } from '../monitor/monitor.js';
+import { flatAddress } from '../monitor/nbd-commands.js';
 import { toQmpError } from '../monitor/qmp-errors.js';
 import { parseChardev, type SocketChardev } from './chardev.js';
 import { type DaemonArgument, DaemonOptionError } from './command-line.js';
@@ -116,15 +117,28 @@ export async function startDaemon(
         objects.set(id, parsed);
         return;
       }
-      case '--nbd-server':
-        // Parsed first so that a malformed option gets QEMU's own message.
-        parseDaemonOption('--nbd-server', arg.value);
-        throw new DaemonOptionError('the NBD server is not supported by strata-storage-daemon yet');
+      case '--nbd-server': {
+        const parsed = parseDaemonOption('--nbd-server', arg.value);
+        const max = parsed['max-connections'];
+        await monitor.nbd.start(
+          flatAddress(parsed['addr'] as JsonObject),
+          typeof max === 'number' ? max : undefined,
+          parsed['tls-creds'] !== undefined || parsed['tls-authz'] !== undefined,
+        );
+        return;
+      }
       case '--export': {
         const parsed = parseDaemonOption('--export', arg.value);
-        const node = String(parsed['node-name']);
-        if (!graph.find(node)) throw new DaemonOptionError(`Cannot find device='' nor node-name='${node}'`);
-        throw new DaemonOptionError('NBD exports are not supported by strata-storage-daemon yet');
+        if (parsed['type'] !== 'nbd') {
+          // Checked by node first, as QEMU resolves the node before the export type's driver.
+          const node = String(parsed['node-name']);
+          if (!graph.find(node)) throw new DaemonOptionError(`Cannot find device='' nor node-name='${node}'`);
+          throw new DaemonOptionError(
+            `export type '${String(parsed['type'])}' is not supported by strata-storage-daemon`,
+          );
+        }
+        monitor.nbd.addExport(parsed);
+        return;
       }
       default:
         return;

@@ -21,15 +21,16 @@ Strata storage daemon (qemu-storage-daemon 7.2 compatible)
   --export [type=]nbd,id=<id>,node-name=<node-name>[,name=<export-name>]
            [,writable=on|off][,bitmap=<name>]
                          export the specified block node over NBD
-                         (requires --nbd-server; not available yet)
+                         (requires --nbd-server)
 
   --monitor [chardev=]name[,mode=control][,pretty[=on|off]]
                          configure a QMP monitor
 
   --nbd-server addr.type=inet,addr.host=<host>,addr.port=<port>
+               [,max-connections=<n>]
   --nbd-server addr.type=unix,addr.path=<path>
+               [,max-connections=<n>]
                          start an NBD server for exporting block nodes
-                         (not available yet)
 
   --object throttle-group,id=<id>[,<property>=<value>...]
                          create a throttle group (recorded)

@@ -15,6 +15,7 @@ import { QmpServer as Server } from '@strata/qmp-protocol';
 import { registerBitmapCommands } from './bitmap-commands.js';
 import { registerCopyJobCommands } from './copy-job-commands.js';
 import { registerJobCommands } from './job-commands.js';
+import { NbdService, registerNbdCommands } from './nbd-commands.js';
 import { registerReopenCommand } from './reopen-command.js';
 import { qmpCall } from './qmp-errors.js';
 import { shutdownBlockLayer } from './shutdown.js';
@@ -40,7 +41,9 @@ export interface Monitor {
   readonly server: QmpServer;
   readonly graph: BlockGraph;
   readonly jobs: JobManager;
-  /** Cancels every job, stores persistent bitmaps and closes every node. Idempotent. */
+  /** The NBD server and its exports. */
+  readonly nbd: NbdService;
+  /** Stops the NBD server, cancels every job, stores persistent bitmaps and closes every node. Idempotent. */
   shutdown(): Promise<void>;
 }
 
@@ -69,10 +72,16 @@ export function createMonitor(graph: BlockGraph, options: MonitorOptions = {}): 
   registerCopyJobCommands(on, graph, jobs);
   registerReopenCommand(on, graph);
   registerSnapshotSyncCommand(on, graph);
+  const nbd = new NbdService(graph, server);
+  registerNbdCommands(on, nbd);
 
   let closing: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
-    closing ??= shutdownBlockLayer(graph, jobs);
+    // Exports go first: their clients hold backends on the nodes that are about to close.
+    closing ??= nbd.close().then(
+      () => shutdownBlockLayer(graph, jobs),
+      () => shutdownBlockLayer(graph, jobs),
+    );
     return closing;
   };
   on('quit', (_args, context) => {
@@ -81,7 +90,7 @@ export function createMonitor(graph: BlockGraph, options: MonitorOptions = {}): 
     if (options.onQuit) setImmediate(options.onQuit);
     return undefined;
   });
-  return { server, graph, jobs, shutdown };
+  return { server, graph, jobs, nbd, shutdown };
 }
 
 /** A registrar as the command groups receive it. */
