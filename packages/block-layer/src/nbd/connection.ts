@@ -105,6 +105,11 @@ export class NbdConnection {
     return this.exp;
   }
 
+  /** Whether the connection is over (it can end before its constructor returns). */
+  get isClosed(): boolean {
+    return this.ended;
+  }
+
   /** Drops the connection at once (hard export removal, server stop, protocol error). */
   abort(): void {
     this.phase = 'closing';

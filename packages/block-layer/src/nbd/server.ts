@@ -73,7 +73,8 @@ export class NbdServer {
       stream.destroy();
       return false;
     }
-    this.connections.add(new NbdConnection(stream, this.host, this.handshakeTimeoutMs));
+    const connection = new NbdConnection(stream, this.host, this.handshakeTimeoutMs);
+    if (!connection.isClosed) this.connections.add(connection);
     return true;
   }
 
