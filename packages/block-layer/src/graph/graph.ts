@@ -218,12 +218,22 @@ export class BlockGraph {
         from.parents.splice(index, 1);
         to.parents.unshift(edge);
         edge.child = to;
+        // A backing link's blocker belongs to the node the link now points at.
+        const blocker = from.blockers.get(edge);
+        if (blocker !== undefined) {
+          from.blockers.delete(edge);
+          to.blockers.set(edge, blocker);
+        }
         t.add({
           abort: () => {
             const at = to.parents.indexOf(edge);
             if (at >= 0) to.parents.splice(at, 1);
             from.parents.splice(index, 0, edge);
             edge.child = from;
+            if (blocker !== undefined) {
+              to.blockers.delete(edge);
+              from.blockers.set(edge, blocker);
+            }
             this.applyPermissionsBestEffort();
           },
         });

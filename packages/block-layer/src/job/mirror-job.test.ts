@@ -259,3 +259,22 @@ describe('mirror job', () => {
     expect(completed.data['error']).toBe('Source and target image have different sizes');
   });
 });
+
+describe('after a pivot', () => {
+  it('the old source can be deleted (no blocker is left behind on it)', async () => {
+    const { graph, jobs, src, dst, vda } = await setup();
+    const job = await blockdevMirror(graph, jobs, {
+      'job-id': 'm',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+    });
+    await job.until((j) => j.status === 'ready');
+    job.complete();
+    await job.until((j) => j.status === 'null');
+    expect(vda.node).toBe(dst.node);
+    expect(src.node.blockers.size).toBe(0);
+    await graph.delete('src');
+    expect(graph.find('src')).toBeUndefined();
+  });
+});
