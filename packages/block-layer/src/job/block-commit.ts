@@ -100,8 +100,8 @@ export async function blockCommit(
       throw new BlockError('busy', `Node '${node.name}' is busy: ${reason}`);
     }
   }
-  const id = args['job-id'] ?? device.name;
-  jobs.checkId(id);
+  // Without a job id QEMU takes the device name of a backend; nodes added by blockdev-add have none.
+  const id = args['job-id'] ?? '';
   const common = {
     graph,
     id,

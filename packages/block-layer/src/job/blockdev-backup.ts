@@ -115,7 +115,8 @@ export class BackupStart {
         throw new BlockError('busy', `Node '${node.name}' is busy: ${reason}`);
       }
     }
-    const id = args['job-id'] ?? source.name;
+    // Without a job id QEMU takes the device name of a backend; nodes added by blockdev-add have none.
+    const id = args['job-id'] ?? '';
     this.jobs.checkId(id);
     const options: BackupJobOptions = {
       graph,

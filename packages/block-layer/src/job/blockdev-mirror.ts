@@ -104,7 +104,8 @@ export async function prepareMirror(
     const blocker = [...node.blockers.entries()].find(([owner]) => !isBackingLink(owner));
     if (blocker) throw new BlockError('busy', `Node '${node.name}' is busy: ${blocker[1]}`);
   }
-  const id = args['job-id'] ?? source.name;
+  // Without a job id QEMU takes the device name of a backend; nodes added by blockdev-add have none.
+  const id = args['job-id'] ?? '';
   jobs.checkId(id);
   const options: MirrorJobOptions = {
     graph,

@@ -278,3 +278,13 @@ describe('after a pivot', () => {
     expect(graph.find('src')).toBeUndefined();
   });
 });
+
+describe('job ids', () => {
+  it('a node without a backend needs an explicit job id, as in QEMU', async () => {
+    const { graph, jobs } = await setup();
+    await expect(blockdevMirror(graph, jobs, { device: 'src', target: 'dst', sync: 'full' })).rejects.toThrow(
+      "Invalid job ID ''",
+    );
+    expect(graph.nodes.some((n) => n.driver === 'mirror_top')).toBe(false);
+  });
+});
