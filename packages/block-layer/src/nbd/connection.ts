@@ -34,7 +34,7 @@ import {
 } from './handshake-codec.js';
 import {
   encodeBlockStatusChunk,
-  encodeDataChunk,
+  encodeDataChunkHeader,
   encodeErrorChunk,
   encodeHoleChunk,
   encodeSimpleReply,
@@ -430,26 +430,35 @@ export class NbdConnection {
     const buf = new Uint8Array(request.length);
     if (request.length > 0) await exp.backend.read(buf, request.offset);
     if (!this.structured) {
-      this.send(encodeSimpleReply(request.cookie, 0, buf));
+      this.sendParts([encodeSimpleReply(request.cookie, 0), buf]);
       return;
     }
     if (request.flags & CmdFlag.DF || request.length === 0) {
-      this.send(encodeDataChunk(request.cookie, request.offset, buf, true));
+      this.sendParts([encodeDataChunkHeader(request.cookie, request.offset, buf.length, true), buf]);
       return;
     }
     // A sparse read: areas the chain says read as zero go out as holes.
     const extents = await chainStatus(exp.node, request.offset, request.length);
-    const frames: Uint8Array[] = [];
+    const parts: Uint8Array[] = [];
     extents.forEach((e, i) => {
       const done = i === extents.length - 1;
-      const start = e.offset - request.offset;
-      frames.push(
-        e.zero
-          ? encodeHoleChunk(request.cookie, e.offset, e.length, done)
-          : encodeDataChunk(request.cookie, e.offset, buf.subarray(start, start + e.length), done),
-      );
+      if (e.zero) {
+        parts.push(encodeHoleChunk(request.cookie, e.offset, e.length, done));
+      } else {
+        const start = e.offset - request.offset;
+        parts.push(encodeDataChunkHeader(request.cookie, e.offset, e.length, done));
+        parts.push(buf.subarray(start, start + e.length));
+      }
     });
-    this.send(frames.length === 1 ? (frames[0] as Uint8Array) : Buffer.concat(frames));
+    this.sendParts(parts);
+  }
+
+  /** Writes the parts of one reply back to back, without copying them into one frame. */
+  private sendParts(parts: Uint8Array[]): void {
+    if (this.stream.destroyed || !this.stream.writable) return;
+    this.stream.cork();
+    for (const part of parts) this.stream.write(part);
+    this.stream.uncork();
   }
 
   private async blockStatus(request: NbdRequest, exp: NbdExport): Promise<void> {

@@ -128,6 +128,26 @@ export function encodeDataChunk(cookie: bigint, offset: number, data: Uint8Array
   return w.finish();
 }
 
+/**
+ * The first 28 bytes of an `OFFSET_DATA` chunk carrying `dataLength` bytes: sent before the
+ * data itself so a large read is not copied into a frame first.
+ */
+export function encodeDataChunkHeader(
+  cookie: bigint,
+  offset: number,
+  dataLength: number,
+  done: boolean,
+): Uint8Array {
+  return new FrameWriter(28)
+    .u32(STRUCTURED_REPLY_MAGIC)
+    .u16(done ? REPLY_FLAG_DONE : 0)
+    .u16(ReplyType.OFFSET_DATA)
+    .u64(cookie)
+    .u32(8 + dataLength)
+    .u64(offset)
+    .finish();
+}
+
 /** `OFFSET_HOLE` chunk. */
 export function encodeHoleChunk(cookie: bigint, offset: number, length: number, done: boolean): Uint8Array {
   const payload = new FrameWriter(12).u64(offset).u32(length).finish();
