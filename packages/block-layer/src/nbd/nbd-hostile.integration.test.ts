@@ -8,6 +8,7 @@ import {
   encodeExportInfoRequest,
   encodeMetaContextRequest,
   encodeOption,
+  tryReadExportNameReply,
   tryReadGreeting,
   tryReadOptionReply,
 } from './handshake-codec.js';
@@ -110,6 +111,30 @@ describe('hostile NBD clients', () => {
     c.send(encodeOption(Opt.ABORT));
     expect(await c.next((r) => tryReadOptionReply(r))).toMatchObject({ option: Opt.ABORT, type: Rep.ACK });
     await c.closed;
+  });
+
+  it('an old client without fixed newstyle may only use EXPORT_NAME', async () => {
+    const c = await client();
+    c.send(encodeClientFlags(0));
+    c.send(encodeOption(Opt.EXPORT_NAME, new TextEncoder().encode('disk')));
+    // Size, flags, then 124 zero bytes because the client did not ask for "no zeroes".
+    expect(await c.next((r) => tryReadExportNameReply(r, false))).toEqual({
+      size: SIZE,
+      flags: 0x0ded & ~0x80,
+    }); // QEMU's writable-export flags, DF needs structured replies
+    c.send(encodeRequest({ flags: 0, type: Cmd.READ, cookie: 1n, offset: 0, length: 2 }));
+    expect(await c.next((r) => tryReadReply(r, () => 2))).toMatchObject({
+      error: 0,
+      data: new Uint8Array([0x61, 0x61]),
+    });
+    const other = await client();
+    other.send(encodeClientFlags(0));
+    other.send(encodeOption(Opt.LIST));
+    await other.closed;
+    const unknown = await client();
+    unknown.send(encodeClientFlags(3));
+    unknown.send(encodeOption(Opt.EXPORT_NAME, new TextEncoder().encode('nope')));
+    await unknown.closed;
   });
 
   it('oversized and out-of-range requests get error replies and the connection stays usable', async () => {
