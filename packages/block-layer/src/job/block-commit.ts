@@ -4,6 +4,7 @@ import type { BlockGraph } from '../graph/graph.js';
 import type { BlockNode } from '../graph/node.js';
 import type { OnErrorPolicy } from './block-job.js';
 import { CommitJob, type CommitJobOptions } from './commit-job.js';
+import { defaultJobId } from './blockdev-mirror.js';
 import type { JobManager } from './job-manager.js';
 import { MirrorJob, type MirrorJobOptions } from './mirror-job.js';
 
@@ -100,8 +101,7 @@ export async function blockCommit(
       throw new BlockError('busy', `Node '${node.name}' is busy: ${reason}`);
     }
   }
-  // Without a job id QEMU takes the device name of a backend; nodes added by blockdev-add have none.
-  const id = args['job-id'] ?? '';
+  const id = args['job-id'] ?? defaultJobId(device);
   const common = {
     graph,
     id,

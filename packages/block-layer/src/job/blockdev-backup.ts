@@ -5,6 +5,7 @@ import type { BlockGraph } from '../graph/graph.js';
 import { type DrainedSection, drain } from '../io/drain.js';
 import { BackupJob, type BackupJobOptions, type BackupSync, type BitmapSyncMode } from './backup-job.js';
 import type { OnErrorPolicy } from './block-job.js';
+import { defaultJobId } from './blockdev-mirror.js';
 import type { JobManager } from './job-manager.js';
 import type { JobTxn } from './job-txn.js';
 
@@ -115,8 +116,7 @@ export class BackupStart {
         throw new BlockError('busy', `Node '${node.name}' is busy: ${reason}`);
       }
     }
-    // Without a job id QEMU takes the device name of a backend; nodes added by blockdev-add have none.
-    const id = args['job-id'] ?? '';
+    const id = args['job-id'] ?? defaultJobId(source);
     this.jobs.checkId(id);
     const options: BackupJobOptions = {
       graph,

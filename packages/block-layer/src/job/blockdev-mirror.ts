@@ -38,6 +38,18 @@ export function checkGranularity(granularity: number): void {
   }
 }
 
+/**
+ * The job id QEMU takes when none is given: the device name of a backend attached to the
+ * node, or '' (refused as a job id) for a node without one, such as one added by blockdev-add.
+ */
+export function defaultJobId(node: BlockNode): string {
+  for (const edge of node.parents) {
+    const name = (edge.parent as { kind: string; name?: unknown }).name;
+    if (edge.parent.kind === 'backend' && typeof name === 'string' && name !== '') return name;
+  }
+  return '';
+}
+
 /** A node without node parents (backends and jobs may use it). */
 export function isRootNode(node: BlockNode): boolean {
   return !node.parents.some((edge) => edge.parent.kind === 'node');
@@ -104,8 +116,7 @@ export async function prepareMirror(
     const blocker = [...node.blockers.entries()].find(([owner]) => !isBackingLink(owner));
     if (blocker) throw new BlockError('busy', `Node '${node.name}' is busy: ${blocker[1]}`);
   }
-  // Without a job id QEMU takes the device name of a backend; nodes added by blockdev-add have none.
-  const id = args['job-id'] ?? '';
+  const id = args['job-id'] ?? defaultJobId(source);
   jobs.checkId(id);
   const options: MirrorJobOptions = {
     graph,

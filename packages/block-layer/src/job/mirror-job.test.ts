@@ -282,9 +282,20 @@ describe('after a pivot', () => {
 describe('job ids', () => {
   it('a node without a backend needs an explicit job id, as in QEMU', async () => {
     const { graph, jobs } = await setup();
-    await expect(blockdevMirror(graph, jobs, { device: 'src', target: 'dst', sync: 'full' })).rejects.toThrow(
-      "Invalid job ID ''",
-    );
+    await addMemoryImage(graph, { nodeName: 'lone', size: SIZE, clusterSize: CLUSTER });
+    await expect(
+      blockdevMirror(graph, jobs, { device: 'lone', target: 'dst', sync: 'full' }),
+    ).rejects.toThrow("Invalid job ID ''");
     expect(graph.nodes.some((n) => n.driver === 'mirror_top')).toBe(false);
+  });
+});
+
+describe('default job id', () => {
+  it("is the device name of the source's backend", async () => {
+    const { graph, jobs } = await setup();
+    const job = await blockdevMirror(graph, jobs, { device: 'src', target: 'dst', sync: 'full' });
+    expect(job.id).toBe('vda');
+    await job.userCancel(true);
+    await job.until((j) => j.status === 'null');
   });
 });
