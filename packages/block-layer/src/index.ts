@@ -184,6 +184,7 @@ export {
   type BlockdevMirrorArgs,
   blockdevMirror,
   checkGranularity,
+  defaultJobId,
   isRootNode,
   prepareMirror,
 } from './job/blockdev-mirror.js';
