@@ -299,3 +299,21 @@ describe('default job id', () => {
     await job.until((j) => j.status === 'null');
   });
 });
+
+describe('a target holding old data', () => {
+  it('sync=full overwrites it everywhere, zero areas included', async () => {
+    const { graph, jobs, dst, guest } = await setup();
+    await dst.node.write(filled(SIZE, 0xee), 0);
+    const job = await blockdevMirror(graph, jobs, {
+      'job-id': 'm',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+    });
+    await guest.randomWrites(10);
+    await job.until((j) => j.status === 'ready');
+    job.complete();
+    await job.until((j) => j.status === 'null');
+    expect(firstDifference(await readNode(dst.node, 0, SIZE), guest.model)).toBe(-1);
+  });
+});
