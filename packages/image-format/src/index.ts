@@ -8,7 +8,7 @@ export {
   type DirtyBitmapOptions,
   type DirtyExtent,
 } from './dirty-bitmap.js';
-export { checkImage, type CheckOptions } from './qcow2/check.js';
+export { checkImage, type CheckOptions } from './qcow2/check-entry.js';
 export {
   checkExitCode,
   formatCheckReport,

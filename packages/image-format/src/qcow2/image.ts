@@ -38,7 +38,6 @@ import {
   setRawEntry,
 } from './l2-entry.js';
 import { type BitmapDirectoryLocation, type BitmapStorage, PersistentBitmaps } from './bitmaps.js';
-import { checkImage } from './check.js';
 import { Refcounts } from './refcounts.js';
 import { type SnapshotEntry, parseSnapshotTable, serializeSnapshotTable } from './snapshot-table.js';
 import { type CachedTable, TableCache } from './table-cache.js';
@@ -207,6 +206,13 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
       throw e;
     }
     checkFeatures(header, readOnly, path);
+    if ((header.incompatibleFeatures & INCOMPAT_COMPRESSION) !== 0n && !(await zstdAvailable())) {
+      throw err(
+        'unsupported-feature',
+        'zstd-compressed qcow2 images need a Node.js with zstd (22.15 or later)',
+        path,
+      );
+    }
     if (!readOnly && (header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) {
       // Left dirty by a lazy-refcounts writer: its refcounts cannot be trusted until repaired.
       await repairDirtyImage(file, options.repairDirty);
@@ -554,6 +560,35 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     }
     // Bytes to write: from the start of the first cluster touched to the end of the last.
     const lastCovered = Math.min(runEnd, Math.ceil(this.header.size / cs) * cs);
+    if (writeStart === runGuest && writeEnd === lastCovered) {
+      // The write covers every cluster of the run: nothing to copy on write, so the caller's
+      // buffer goes to disk as it is (no fresh buffer, no copy).
+      await this.file.write(buf.subarray(writeStart - offset, writeEnd - offset), host);
+    } else {
+      await this.writeWithCopyOnWrite(buf, offset, host, runGuest, lastCovered, reuse);
+    }
+    for (let i = 0; i < count; i++) {
+      const index = (first + i) % this.l2Entries;
+      if (!reuse) this.releaseEntry(table, index);
+      setEntry(table.view, index, host + i * cs, true, false);
+    }
+    this.l2Cache.markDirty(table);
+  }
+
+  /**
+   * Writes the run [runGuest, lastCovered) to `host`: the caller's bytes where the write
+   * covers it, the old guest view around it (zeroes for a reused preallocated cluster).
+   */
+  private async writeWithCopyOnWrite(
+    buf: Uint8Array,
+    offset: number,
+    host: number,
+    runGuest: number,
+    lastCovered: number,
+    reuse: boolean,
+  ): Promise<void> {
+    const writeStart = Math.max(offset, runGuest);
+    const writeEnd = Math.min(offset + buf.length, lastCovered);
     const data = new Uint8Array(lastCovered - runGuest);
     if (writeStart > runGuest) {
       if (!reuse) await this.readUnlocked(data.subarray(0, writeStart - runGuest), runGuest);
@@ -566,12 +601,6 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     }
     data.set(buf.subarray(writeStart - offset, writeEnd - offset), writeStart - runGuest);
     await this.file.write(data, host);
-    for (let i = 0; i < count; i++) {
-      const index = (first + i) % this.l2Entries;
-      if (!reuse) this.releaseEntry(table, index);
-      setEntry(table.view, index, host + i * cs, true, false);
-    }
-    this.l2Cache.markDirty(table);
   }
 
   /** Queues the release of whatever host storage an L2 entry holds (before it is overwritten). */
@@ -1344,6 +1373,8 @@ async function repairDirtyImage(
     if (repair) {
       await repair(file);
     } else {
+      // check pulls in the whole checker: only dirty images need it, so load it here.
+      const { checkImage } = await import('./check.js');
       const result = await checkImage(file, { repair: 'all' });
       if (result.corruptions > 0 || result.checkErrors > 0) throw new Error(result.messages.join('; '));
     }
@@ -1390,13 +1421,6 @@ function checkFeatures(h: Qcow2Header, readOnly: boolean, path: string): void {
   }
   if ((h.incompatibleFeatures & INCOMPAT_EXTL2) !== 0n) {
     throw err('unsupported-feature', 'Unsupported qcow2 feature(s): extended L2 entries', path);
-  }
-  if ((h.incompatibleFeatures & INCOMPAT_COMPRESSION) !== 0n && !zstdAvailable()) {
-    throw err(
-      'unsupported-feature',
-      'zstd-compressed qcow2 images need a Node.js with zstd (22.15 or later)',
-      path,
-    );
   }
   if (h.cryptoHeader !== null) throw err('encrypted', 'Encrypted qcow2 images are not supported', path);
   if (!readOnly && (h.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n) {

@@ -210,6 +210,25 @@ describe('images written by Strata pass qemu-img check and read back in qemu', (
     await expectQemuReads(path, model);
   });
 
+  it('records a snapshot with the same fields qemu-img snapshot -c writes (icount 0, no VM state)', async () => {
+    const theirs = tmp.path('snap-fields-qemu.qcow2');
+    const ours = tmp.path('snap-fields-ours.qcow2');
+    for (const path of [theirs, ours]) await createQcow2(path, { size: 1 << 20 });
+    await mustRun('qemu-img', ['snapshot', '-c', 'taken', theirs]);
+    const image = (await openImage(ours, { format: 'qcow2' })) as Qcow2Image;
+    await createSnapshot(image, 'taken');
+    await image.close();
+    const fields = async (path: string) => {
+      const info = JSON.parse(await mustRun('qemu-img', ['info', '--output=json', path])) as {
+        snapshots: Array<Record<string, unknown>>;
+      };
+      return info.snapshots.map(({ 'date-sec': _s, 'date-nsec': _n, ...rest }) => rest);
+    };
+    const expected = await fields(theirs);
+    expect(expected[0]).toHaveProperty('icount');
+    expect(await fields(ours)).toEqual(expected);
+  });
+
   it('shrinks an image like qemu-img resize --shrink', async () => {
     const path = tmp.path('shrink.qcow2');
     await createQcow2(path, { size: 8 << 20, clusterSize: 4096 });
