@@ -65,7 +65,7 @@ describe('command-line errors are the same in both daemons', () => {
     ['-x'],
     ['stray'],
   ];
-  it.each(cases)('%s …', async (...args: string[]) => {
+  it.concurrent.each(cases)('%s …', async (...args: string[]) => {
     const [qemu, strata] = await Promise.all(DAEMONS.map((kind) => runDaemon(kind, args)));
     expect(qemu!.code).toBe(1);
     expect(strata!.code).toBe(qemu!.code);
