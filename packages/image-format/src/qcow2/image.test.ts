@@ -5,7 +5,7 @@ import { RawImage } from '../raw/raw-image.js';
 import { memoryQcow2, openMemoryQcow2, pattern, readAll } from '../test-support/memory-chain.js';
 import { checkImage } from './check.js';
 import { ClusterKind, classify, compressedLocation, entryHi, entryLo, isCopied } from './l2-entry.js';
-import type { Qcow2Image } from './image.js';
+import { Qcow2Image } from './image.js';
 import { createSnapshot, deleteSnapshot } from './snapshot.js';
 
 const K = 1024;
@@ -271,6 +271,20 @@ describe('backing file changes and emptying', () => {
     expect(reopened.backingFileName).toBeNull();
     await reopened.close();
     await expectClean(topFile);
+  });
+
+  it('refuses both on a read-only image and leaves the file unchanged', async () => {
+    const { top, topFile } = await chain();
+    await top.write(new Uint8Array(4096).fill(1), 0);
+    await top.close();
+    const before = Buffer.from(topFile.contents());
+    const readOnly = await Qcow2Image.open(topFile, { readOnly: true });
+    await expect(readOnly.setBackingFile('other.qcow2', 'qcow2')).rejects.toMatchObject({
+      reason: 'read-only',
+    });
+    await expect(readOnly.makeEmpty()).rejects.toMatchObject({ reason: 'read-only' });
+    await readOnly.close();
+    expect(Buffer.from(topFile.contents()).equals(before)).toBe(true);
   });
 });
 

@@ -1082,8 +1082,11 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
 
   /**
    * Changes the recorded backing file (and its format) without touching guest data, as
-   * `qemu-img rebase -u` does; `null` removes the backing file. Refused when the name or
-   * the header would not fit in cluster 0.
+   * `qemu-img rebase -u` does; `null` removes the backing file. Public API: callers that
+   * rebase, pivot or commit use this instead of editing the header themselves. The backing
+   * driver already attached to this image is not reopened: the new name takes effect on the
+   * next open. Refused with an `ImageError` (and the file left unchanged) when the image is
+   * read-only, the name is empty, or the name or the header would not fit in cluster 0.
    */
   async setBackingFile(name: string | null, format: ImageFormatName | null): Promise<void> {
     if (name !== null && name.length === 0)
@@ -1099,6 +1102,9 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
   /**
    * Drops every cluster of the active state so the image reads entirely from its backing
    * file again (what `qemu-img commit` does to the top image unless told to keep it).
+   * Public API: clusters shared with internal snapshots keep their data for the snapshots;
+   * the metadata is written back before the promise resolves. Refused with an `ImageError`
+   * on a read-only image.
    */
   async makeEmpty(): Promise<void> {
     this.checkWritable();
