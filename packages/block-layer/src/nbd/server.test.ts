@@ -64,6 +64,23 @@ describe('NBD export registry', () => {
     expect(bitmap.busy).toBe(false);
   });
 
+  it('finds a plain bitmap name down the backing chain, and a {node, name} bitmap on that node', async () => {
+    const graph = new BlockGraph();
+    const { node: base } = await addMemoryImage(graph, { nodeName: 'base', size: 1 << 20, readOnly: true });
+    await addMemoryImage(graph, { nodeName: 'top', size: 1 << 20, backing: base });
+    const { bitmap } = addBitmap(graph, { node: 'base', name: 'old', disabled: true });
+    const server = new NbdServer();
+    const viaChain = server.addExport(graph, { id: 'a', node: 'top', bitmaps: ['old'] });
+    expect(viaChain.contexts.map((c) => c.name)).toEqual(['base:allocation', 'qemu:dirty-bitmap:old']);
+    expect(bitmap.busy).toBe(true);
+    await server.removeExport('a');
+    const named = server.addExport(graph, { id: 'b', node: 'top', bitmaps: [{ node: 'base', name: 'old' }] });
+    expect(named.contexts[1]?.bitmap).toBe(bitmap);
+    expect(() =>
+      server.addExport(graph, { id: 'c', node: 'top', name: 'c', bitmaps: [{ node: 'top', name: 'old' }] }),
+    ).toThrow("Bitmap 'old' is not found");
+  });
+
   it('selects contexts with QEMU’s fixed ids, wildcards only when listing', async () => {
     const graph = await setup();
     addBitmap(graph, { node: 'disk', name: 'a' });
