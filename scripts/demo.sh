@@ -27,8 +27,8 @@ run "$img" create -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2
 run "$io" -f qcow2 -c 'write -P 0x44 3M 64k' top.qcow2
 run "$img" info --backing-chain top.qcow2
 run "$img" map --output=json top.qcow2
-run "$img" snapshot -c before-commit top.qcow2
-run "$img" snapshot -l top.qcow2
+run "$img" snapshot -f qcow2 -c before-commit top.qcow2
+run "$img" snapshot -f qcow2 -l top.qcow2
 run "$img" check top.qcow2
 run "$img" convert -p -f qcow2 -O raw top.qcow2 flat.raw
 run "$img" convert -c -f qcow2 -O qcow2 top.qcow2 compressed.qcow2
