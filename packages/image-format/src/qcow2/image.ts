@@ -708,7 +708,7 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     this.bitmaps?.onGuestWrite(offset, length);
     await this.lock.exclusive(async () => {
       await this.zeroUnlocked(offset, length, options.mayUnmap ?? false);
-      await this.maybeWriteBack();
+      await this.releaseFreedNow();
     });
   }
 
@@ -803,7 +803,7 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
     this.bitmaps?.onGuestWrite(start, alignedEnd - start);
     await this.lock.exclusive(async () => {
       await this.discardClusters(start, (alignedEnd - start) / cs, false);
-      await this.maybeWriteBack();
+      await this.releaseFreedNow();
     });
   }
 
@@ -849,6 +849,17 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
   async flush(): Promise<void> {
     if (this.readOnly || this.closed) return;
     await this.lock.exclusive(() => this.writeBackMetadata());
+  }
+
+  /**
+   * After a discard or an unmapping zero write: when host clusters were released, write the
+   * L2 changes back and apply the releases at once, so the very next allocation can take the
+   * freed clusters, as QEMU's does (it searches from the lowest freed cluster). The releases
+   * still reach the disk only after the L2 tables that dropped them.
+   */
+  private async releaseFreedNow(): Promise<void> {
+    if (this.refcounts.hasPendingFrees) await this.writeBackMetadata();
+    else await this.maybeWriteBack();
   }
 
   /** Writes back when the caches hold more dirty tables than they may keep. */

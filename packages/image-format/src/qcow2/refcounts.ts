@@ -190,7 +190,9 @@ export class Refcounts {
         this.cache.markDirty(block);
       }
       if (start + count > this.highWater) this.highWater = start + count;
-      if (count === 1 || start === this.freeClusterIndex) this.freeClusterIndex = start + count;
+      // As QEMU's free_cluster_index: the next search starts past this run, even when the run
+      // skipped a hole that was too small for it (a later free lowers it again).
+      this.freeClusterIndex = start + count;
       return start * this.clusterSize;
     }
   }
