@@ -1047,6 +1047,7 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
         this.header.size = newSize;
         await this.writeHeader();
         this.bitmaps?.onResize(newSize);
+        await this.truncateFreeTail();
         return;
       }
       const needed = Math.ceil(newSize / (this.clusterSize * this.l2Entries));
@@ -1065,6 +1066,21 @@ export class Qcow2Image implements ImageDriver, BitmapStorage {
       this.l2Cache.capacity = this.l2CacheTables(newSize);
       this.bitmaps?.onResize(newSize);
     });
+  }
+
+  /**
+   * After a shrink, cuts the host file after its last cluster still in use, as qemu-img
+   * resize --shrink does (clusters freed at the end would otherwise keep the file long).
+   */
+  private async truncateFreeTail(): Promise<void> {
+    const fileClusters = Math.ceil((await this.file.size()) / this.clusterSize);
+    const last = await this.refcounts.lastInUse(fileClusters);
+    const end = (last + 1) * this.clusterSize;
+    if (end < (await this.file.size())) {
+      await this.file.truncate(end);
+      await this.file.flush();
+      this.refcounts.fileTruncated(last + 1);
+    }
   }
 
   /** Moves the L1 table to a new place of `entries` entries (exactly that many, like QEMU's resize). */

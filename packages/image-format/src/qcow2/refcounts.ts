@@ -253,6 +253,25 @@ export class Refcounts {
     return this.highWater;
   }
 
+  /**
+   * Index of the last host cluster with a non-zero refcount among the first `clusters`
+   * (-1 when none is in use), scanning down from the end as QEMU does before it cuts the
+   * tail off a shrunk image.
+   */
+  async lastInUse(clusters: number): Promise<number> {
+    for (let c = clusters - 1; c >= 0; c--) {
+      if ((await this.get(c)) > 0) return c;
+    }
+    return -1;
+  }
+
+  /** Records that the file now ends after `clusters` clusters (after truncating its free tail). */
+  fileTruncated(clusters: number): void {
+    this.highWater = Math.max(clusters, 0);
+    if (this.freeClusterIndex > clusters) this.freeClusterIndex = clusters;
+    if (this.freeByteOffset >= clusters * this.clusterSize) this.freeByteOffset = 0;
+  }
+
   /** Forgets the free-space hints (after an external change such as a repair). */
   resetHints(): void {
     this.freeClusterIndex = 0;

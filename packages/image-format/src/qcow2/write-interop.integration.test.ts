@@ -1,8 +1,14 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openImage } from '../open.js';
 import { pattern, readAll } from '../test-support/memory-chain.js';
-import { makeTempDir, mustRun, qemuImgCheck, qemuReadRaw } from '../test-support/qemu.js';
+import {
+  makeTempDir,
+  mustRun,
+  qemuImgCheck,
+  qemuMap as qemuMapOf,
+  qemuReadRaw,
+} from '../test-support/qemu.js';
 import { INCOMPAT_DIRTY } from './constants.js';
 import { type CreateQcow2Options, createQcow2 } from './create.js';
 import { parseHeader } from './header.js';
@@ -227,6 +233,24 @@ describe('images written by Strata pass qemu-img check and read back in qemu', (
     const expected = await fields(theirs);
     expect(expected[0]).toHaveProperty('icount');
     expect(await fields(ours)).toEqual(expected);
+  });
+
+  it('cuts the host file after its last used cluster on shrink, as qemu-img resize --shrink does', async () => {
+    const theirs = tmp.path('shrink-tail-qemu.qcow2');
+    const ours = tmp.path('shrink-tail-ours.qcow2');
+    for (const path of [theirs, ours]) {
+      await createQcow2(path, { size: 4 << 20 });
+      await mustRun('qemu-io', ['-f', 'qcow2', '-c', 'write -P 7 0 256k', '-c', 'write -P 8 3M 1M', path]);
+    }
+    await mustRun('qemu-img', ['resize', '-q', '--shrink', theirs, '1M']);
+    const image = (await openImage(ours, { format: 'qcow2' })) as Qcow2Image;
+    await image.resize(1 << 20, { shrink: true });
+    await image.close();
+    const sizes = [(await stat(ours)).size, (await stat(theirs)).size];
+    expect(sizes[0]).toBe(sizes[1]);
+    expect(sizes[0]).toBeLessThan(1 << 20);
+    await expectCleanCheck(ours);
+    expect(await qemuMapOf(ours)).toEqual(await qemuMapOf(theirs));
   });
 
   it('shrinks an image like qemu-img resize --shrink', async () => {
