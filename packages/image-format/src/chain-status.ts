@@ -13,8 +13,22 @@ export interface ChainMapEntry {
   data: boolean;
   /** Host offset in the file of the layer at `depth`, when it has one. */
   offset?: number;
-  /** The range is stored compressed (no host offset then). */
+  /** The range is stored compressed (no host offset then). qemu-img 7.2 does not print it. */
   compressed?: boolean;
+}
+
+/** One line exactly as `qemu-img map --output=json` of QEMU 7.2 prints it (no `compressed`). */
+export type QemuImgMapEntry = Omit<ChainMapEntry, 'compressed'>;
+
+/**
+ * The entries of {@link chainBlockStatus} in exactly the shape qemu-img 7.2's JSON map has:
+ * `compressed` is dropped (7.2 does not report it) and neighbours that then look alike are
+ * merged, as qemu-img merges them. The API keeps `compressed` for callers that want it.
+ */
+export function toQemuImgMap(entries: readonly ChainMapEntry[]): QemuImgMapEntry[] {
+  const out: QemuImgMapEntry[] = [];
+  for (const { compressed: _compressed, ...entry } of entries) append(out, { ...entry });
+  return out;
 }
 
 /**
@@ -77,7 +91,7 @@ async function walk(
   }
 }
 
-function append(out: ChainMapEntry[], e: ChainMapEntry): void {
+function append<T extends ChainMapEntry>(out: T[], e: T): void {
   const last = out[out.length - 1];
   if (
     last &&

@@ -48,4 +48,4 @@ export {
   type ImageInspection,
   type OpenImageOptions,
 } from './open.js';
-export { chainBlockStatus, type ChainMapEntry } from './chain-status.js';
+export { chainBlockStatus, toQemuImgMap, type ChainMapEntry, type QemuImgMapEntry } from './chain-status.js';
