@@ -2,9 +2,13 @@ import type { BlockStatusExtent, ImageDriver, ImageFormatName } from '../driver.
 import { ImageError } from '../errors.js';
 import { HostFile, type ImageFile } from '../image-file.js';
 
+/** Largest file some filesystems store inside the inode (ext4 inline data, btrfs inline extents). */
+const INLINE_DATA_LIMIT = 64 * 1024;
+
 /**
  * A raw image: guest bytes are file bytes. Block status reports the whole range as data
- * (Node has no SEEK_DATA/SEEK_HOLE), and discard keeps the data (allowed: discarded ranges
+ * (Node has no SEEK_DATA/SEEK_HOLE) unless the file occupies no host blocks at all, when it
+ * is all zeros, and discard keeps the data (allowed: discarded ranges
  * read back as whatever the format defines, and raw defines "unchanged").
  */
 export class RawImage implements ImageDriver {
@@ -64,7 +68,14 @@ export class RawImage implements ImageDriver {
 
   async blockStatus(offset: number, length: number): Promise<BlockStatusExtent[]> {
     this.check(offset, length);
-    return length === 0 ? [] : [{ offset, length, status: 'data', hostOffset: offset }];
+    if (length === 0) return [];
+    // Node cannot seek to holes, but a file that occupies no host blocks at all is one hole:
+    // report it as zeros, as qemu-img map does. Files that small could keep their bytes
+    // inline in the inode (no blocks, yet data), so only larger ones qualify.
+    if (this.size > INLINE_DATA_LIMIT && (await this.file.allocatedSize?.()) === 0) {
+      return [{ offset, length, status: 'zero', hostOffset: offset }];
+    }
+    return [{ offset, length, status: 'data', hostOffset: offset }];
   }
 
   async resize(newSize: number, options: { shrink?: boolean } = {}): Promise<void> {
