@@ -279,13 +279,34 @@ describe.each(DAEMONS)('%s: jobs', (kind) => {
       const listener = client.listen({ names: ['JOB_STATUS_CHANGE'] });
       await client.executeRaw('block-stream', { 'job-id': 'busy', device: 'top', speed: 1 });
       expect(statuses(await eventsUntil(listener, 'running'))).toEqual(['created', 'running']);
+      // A second job, paused by the user, must not hold the shutdown up either.
+      const [from, to] = [join(dir, 'from.qcow2'), join(dir, 'to.qcow2')];
+      for (const [name, file] of [
+        ['from', from],
+        ['to', to],
+      ] as const) {
+        await createImage(file, String(SIZE));
+        await client.executeRaw('blockdev-add', {
+          driver: 'qcow2',
+          'node-name': name,
+          file: { driver: 'file', filename: file },
+        });
+      }
+      await client.executeRaw('blockdev-backup', {
+        'job-id': 'held',
+        device: 'from',
+        target: 'to',
+        sync: 'full',
+        speed: 65536,
+      });
+      await client.executeRaw('job-pause', { id: 'held' });
       listener.close();
       const ended = ending === 'quit' ? await daemon.quit() : await daemon.kill('SIGTERM');
       expect(ended.code).toBe(0);
       expect(ended.stderr).toBe('');
       expect(await readsPattern(top, 0x11, 0, MiB)).toBe(true);
       expect(await readsPattern(top, 0x22, MiB, MiB)).toBe(true);
-      for (const image of [base, mid, top]) expect(await checkImage(image)).toEqual(CLEAN);
+      for (const image of [base, mid, top, from, to]) expect(await checkImage(image)).toEqual(CLEAN);
     });
   }
 
