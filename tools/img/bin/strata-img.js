@@ -3,4 +3,4 @@
 import module from 'node:module';
 
 module.enableCompileCache?.();
-await import('../dist/bin/img.js');
+await import('../dist/bundle/img.js');

@@ -3,4 +3,4 @@
 import module from 'node:module';
 
 module.enableCompileCache?.();
-await import('../dist/bin/io.js');
+await import('../dist/bundle/io.js');
