@@ -1,9 +1,10 @@
 # Installs the real peers the tests compare against, from Debian's packages, when they are
 # missing: qemu-img/qemu-io/qemu-nbd (qemu-utils), qemu-storage-daemon
-# (qemu-system-common), nbdinfo/nbdcopy (libnbd-bin), xmllint (libxml2-utils), and
+# (qemu-system-common), nbdinfo/nbdcopy (libnbd-bin), xmllint (libxml2-utils), ip (iproute2,
+# for the two-host network-namespace test), and
 # libvirt's RNG schemas taken out of the libvirt0 package without installing a daemon.
-PEER_PACKAGES="qemu-utils qemu-system-common libnbd-bin libxml2-utils"
-PEER_COMMANDS="qemu-img qemu-io qemu-nbd qemu-storage-daemon nbdinfo nbdcopy xmllint"
+PEER_PACKAGES="qemu-utils qemu-system-common libnbd-bin libxml2-utils iproute2"
+PEER_COMMANDS="qemu-img qemu-io qemu-nbd qemu-storage-daemon nbdinfo nbdcopy xmllint ip"
 LIBVIRT_SCHEMAS="$root/.toolchain/libvirt/usr/share/libvirt/schemas"
 
 apt_install_hint() {
