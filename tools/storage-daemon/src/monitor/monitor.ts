@@ -19,6 +19,7 @@ import { NbdService, registerNbdCommands } from './nbd-commands.js';
 import { registerReopenCommand } from './reopen-command.js';
 import { qmpCall } from './qmp-errors.js';
 import { shutdownBlockLayer } from './shutdown.js';
+import { STRATA_SCHEMA } from './strata-schema.js';
 import { registerSnapshotSyncCommand } from './snapshot-sync-command.js';
 
 /** A command handler over untyped (already schema-checked) arguments. */
@@ -28,7 +29,7 @@ export type MonitorHandler = (args: JsonObject, context: QmpCommandContext) => u
 export interface MonitorOptions {
   /** The server to register on (default: a new one announcing QEMU 7.2's version). */
   server?: QmpServer;
-  /** Options of the server created when `server` is not given. */
+  /** Options of the server created when `server` is not given (schema: QEMU's plus Strata's actions). */
   serverOptions?: QmpServerOptions;
   /** The job registry (default: a new one). Its events go to the server's sessions. */
   jobs?: JobManager;
@@ -54,7 +55,7 @@ export interface Monitor {
  * `query-commands` sees exactly what is supported.
  */
 export function createMonitor(graph: BlockGraph, options: MonitorOptions = {}): Monitor {
-  const server = options.server ?? new Server(options.serverOptions);
+  const server = options.server ?? new Server({ schema: STRATA_SCHEMA, ...options.serverOptions });
   const jobs = options.jobs ?? new JobManager();
   jobs.subscribe((event: JobEvent) => {
     server.emitEvent(event.event, event.data as unknown as JsonObject);
