@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: a strata-img / strata-io walk-through on generated images. Every step
-# prints the command it runs, then its output. Needs only the README's set-up.
+# The main job: a strata-img / strata-io walk-through on generated images (every step
+# prints the command it runs, then its output), then a live storage migration of a disk
+# that a guest keeps writing over NBD. Needs only the README's set-up.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 img="$root/node_modules/.bin/strata-img"
@@ -38,3 +39,7 @@ run "$io" -f qcow2 -c 'read -P 0x33 1M 1M' -c 'read -P 0 2M 512k' -c 'read -P 0x
 run "$img" check --output=json base.qcow2
 run "$img" compare -f qcow2 -F raw top.qcow2 flat.raw
 printf '\nDone: %d steps, every image checked and compared.\n' "$n"
+
+# Part two: the disk moves while a guest writes to it.
+printf '\n\033[1m== Live storage migration with strata-storage-daemon ==\033[0m\n'
+node "$root/tools/storage-daemon/dist/demo/live-migration.js"
