@@ -151,6 +151,12 @@ export {
 } from './transaction/qmp-transaction.js';
 /** `blockdev-snapshot` and overlay insertion. */
 export { appendOverlay, SnapshotAction, type SnapshotOptions } from './transaction/snapshot.js';
+/** `blockdev-snapshot-sync` (creates or opens the overlay image by file name) and QEMU's device-or-node lookup. */
+export {
+  lookupDeviceOrNode,
+  SnapshotSyncAction,
+  type SnapshotSyncOptions,
+} from './transaction/snapshot-sync.js';
 
 // ---- stream --------------------------------------------------------------------------
 /** The copy-on-read filter the stream job inserts. */

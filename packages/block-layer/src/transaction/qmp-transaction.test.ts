@@ -1,5 +1,9 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HostFile, Qcow2Image } from '@strata/image-format';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BlockBackend } from '../backend/block-backend.js';
 import { addBitmap } from '../bitmap/bitmap-commands.js';
 import { BlockGraph } from '../graph/graph.js';
@@ -46,6 +50,10 @@ function stateOf(graph: BlockGraph, vda: BlockBackend) {
   };
 }
 
+const dir = mkdtempSync(join(tmpdir(), 'strata-snapshot-sync-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const snapFile = join(dir, 'snap.qcow2');
+
 const ACTIONS = [
   { type: 'blockdev-snapshot', data: { node: 'src', overlay: 'ovl' } },
   { type: 'block-dirty-bitmap-add', data: { node: 'ovl', name: 'after-snap' } },
@@ -54,6 +62,10 @@ const ACTIONS = [
   { type: 'block-dirty-bitmap-disable', data: { node: 'src', name: 'b1' } },
   { type: 'block-dirty-bitmap-remove', data: { node: 'src', name: 'gone' } },
   { type: 'block-dirty-bitmap-enable', data: { node: 'src', name: 'b1' } },
+  {
+    type: 'blockdev-snapshot-sync',
+    data: { device: 'vda', 'snapshot-file': snapFile, 'snapshot-node-name': 'snap' },
+  },
 ];
 
 /** Ways an action can fail at prepare time. */
@@ -62,6 +74,11 @@ const FAILURES = [
   { type: 'block-dirty-bitmap-add', data: { node: 'src', name: 'b0' } },
   { type: 'block-dirty-bitmap-clear', data: { node: 'src', name: 'nope' } },
   { type: 'blockdev-snapshot', data: { node: 'zz', overlay: 'ovl' } },
+  {
+    type: 'blockdev-snapshot-sync',
+    data: { device: 'vda', 'snapshot-file': join(dir, 'taken.qcow2'), 'snapshot-node-name': 'src' },
+  },
+  { type: 'blockdev-snapshot-sync', data: { 'node-name': 'src', 'snapshot-file': join(dir, 'x.qcow2') } },
 ];
 
 describe('QMP transaction', () => {
@@ -136,6 +153,11 @@ describe('QMP transaction', () => {
       "Action 'block-dirty-bitmap-add' does not support Transaction property completion-mode = grouped",
     );
     expect(stateOf(graph, vda)).toEqual(before);
+    await expect(qmpTransaction(graph, [ACTIONS.at(-1)!], { 'completion-mode': 'grouped' })).rejects.toThrow(
+      "Action 'blockdev-snapshot-sync' does not support Transaction property completion-mode = grouped",
+    );
+    expect(stateOf(graph, vda)).toEqual(before);
+    expect(existsSync(snapFile)).toBe(false);
   });
 
   it('a failure in any position leaves the graph and the bitmaps exactly as before', async () => {
@@ -167,12 +189,105 @@ describe('QMP transaction', () => {
     const { graph, vda, src } = await scene();
     await qmpTransaction(graph, ACTIONS);
     const state = stateOf(graph, vda);
-    expect(state.backend).toBe('ovl');
+    expect(state.backend).toBe('snap');
+    expect(graph.require('snap').backing?.name).toBe('ovl');
     const srcBitmaps = state.links.find((l) => l.name === 'src')!.bitmaps;
     expect(srcBitmaps.map((b) => b.name)).toEqual(['b1', 'b0']);
     expect(srcBitmaps.find((b) => b.name === 'b0')!.runs).toEqual([]);
     expect(srcBitmaps.find((b) => b.name === 'b1')).toMatchObject({ enabled: true, runs: [[131072, 65536]] });
     expect(src.node.readOnly).toBe(true);
+  });
+});
+
+describe('blockdev-snapshot-sync', () => {
+  it('creates the overlay over the active node, recording its file name and format', async () => {
+    const { graph, src, vda } = await scene();
+    const path = join(dir, 'created.qcow2');
+    await qmpTransaction(graph, [
+      {
+        type: 'blockdev-snapshot-sync',
+        data: { device: 'vda', 'snapshot-file': path, 'snapshot-node-name': 'top' },
+      },
+    ]);
+    expect(vda.node.name).toBe('top');
+    expect(vda.node.backing).toBe(src.node);
+    expect(src.node.readOnly).toBe(true);
+    await vda.write(filled(512, 3), 512);
+    const seen = await readNode(vda.node, 0, 1024);
+    expect([seen[0], seen[512]]).toEqual([1, 3]);
+    const described = queryNamedBlockNodes(graph).find((n) => n['node-name'] === 'top')!;
+    expect(described.file).toBe(path);
+    vda.detach();
+    await graph.closeAll();
+    const image = await Qcow2Image.open(await HostFile.open(path, { readOnly: true }));
+    expect(image.backingFileName).toBe('/images/ts.qcow2');
+    expect(image.backingFormat).toBe('qcow2');
+    expect(image.virtualSize).toBe(1 << 20);
+    await image.close();
+  });
+
+  it('opens an existing file as it is in mode existing', async () => {
+    const { graph, vda } = await scene();
+    const path = join(dir, 'existing.qcow2');
+    const first = await scene();
+    await qmpTransaction(first.graph, [
+      {
+        type: 'blockdev-snapshot-sync',
+        data: { 'node-name': 'src', 'snapshot-file': path, 'snapshot-node-name': 'n' },
+      },
+    ]);
+    await first.vda.write(filled(512, 5), 4096);
+    first.vda.detach();
+    await first.graph.closeAll();
+    await qmpTransaction(graph, [
+      { type: 'blockdev-snapshot-sync', data: { device: 'vda', 'snapshot-file': path, mode: 'existing' } },
+    ]);
+    expect(vda.node.name).toMatch(/^#block/);
+    expect((await readNode(vda.node, 4096, 1))[0]).toBe(5); // the data written before survived
+  });
+
+  it('refuses bad arguments with QEMU messages and changes nothing', async () => {
+    const { graph, vda } = await scene();
+    const path = join(dir, 'refused.qcow2');
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ device: 'nope', 'snapshot-file': path }, "Cannot find device='nope' nor node-name=''"],
+      [{ 'node-name': 'src', 'snapshot-file': path }, 'New overlay node-name missing'],
+      [
+        { device: 'vda', 'snapshot-file': path, 'snapshot-node-name': 'ovl' },
+        'New overlay node-name already in use',
+      ],
+      [{ device: 'vda', 'snapshot-file': path, format: 'vmdk' }, "Unknown driver 'vmdk'"],
+      [{ device: 'vda', 'snapshot-file': path, mode: 'sideways' }, "Parameter 'mode' does not accept value"],
+      [{ device: 'vda' }, "Parameter 'snapshot-file' is missing"],
+      [
+        { device: 'vda', 'snapshot-file': join(dir, 'missing', 'x.qcow2'), mode: 'existing' },
+        'Could not open',
+      ],
+    ];
+    for (const [data, message] of cases) {
+      const before = stateOf(graph, vda);
+      await expect(qmpTransaction(graph, [{ type: 'blockdev-snapshot-sync', data }])).rejects.toThrow(
+        message,
+      );
+      expect(stateOf(graph, vda)).toEqual(before);
+    }
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('leaves the file it created on disk when the transaction aborts, as QEMU does', async () => {
+    const { graph, vda } = await scene();
+    const path = join(dir, 'aborted.qcow2');
+    const before = stateOf(graph, vda);
+    await expect(
+      qmpTransaction(graph, [
+        { type: 'blockdev-snapshot-sync', data: { device: 'vda', 'snapshot-file': path } },
+        { type: 'abort', data: {} },
+      ]),
+    ).rejects.toThrow('Transaction aborted using Abort action');
+    expect(stateOf(graph, vda)).toEqual(before);
+    const image = await Qcow2Image.open(await HostFile.open(path, { readOnly: true }));
+    expect(image.backingFileName).toBe('/images/ts.qcow2');
+    await image.close();
   });
 });
 

@@ -11,6 +11,7 @@ import { BlockError } from '../errors.js';
 import { requireObject, requireString } from '../qapi-args.js';
 import type { BlockGraph } from '../graph/graph.js';
 import { SnapshotAction, type SnapshotOptions } from './snapshot.js';
+import { SnapshotSyncAction, type SnapshotSyncOptions } from './snapshot-sync.js';
 
 /**
  * One action of QMP's `transaction`: prepare does the change (or fails), then either
@@ -32,7 +33,8 @@ export type TransactionActionSpec =
   | { type: 'block-dirty-bitmap-enable'; data: { node: string; name: string } }
   | { type: 'block-dirty-bitmap-disable'; data: { node: string; name: string } }
   | { type: 'block-dirty-bitmap-merge'; data: { node: string; target: string; bitmaps: BitmapSource[] } }
-  | { type: 'blockdev-snapshot'; data: SnapshotOptions };
+  | { type: 'blockdev-snapshot'; data: SnapshotOptions }
+  | { type: 'blockdev-snapshot-sync'; data: SnapshotSyncOptions };
 
 /** `properties` of a transaction. */
 export interface TransactionProperties {
@@ -48,6 +50,7 @@ const KNOWN_TYPES = new Set([
   'block-dirty-bitmap-disable',
   'block-dirty-bitmap-merge',
   'blockdev-snapshot',
+  'blockdev-snapshot-sync',
 ]);
 
 /**
@@ -102,12 +105,27 @@ const REQUIRED: Record<string, readonly string[]> = {
   'block-dirty-bitmap-disable': ['node', 'name'],
   'block-dirty-bitmap-merge': ['node', 'target'],
   'blockdev-snapshot': ['node', 'overlay'],
+  'blockdev-snapshot-sync': ['snapshot-file'],
+};
+
+/** Optional string members, type-checked before anything runs. */
+const OPTIONAL_STRINGS: Record<string, readonly string[]> = {
+  'blockdev-snapshot-sync': ['device', 'node-name', 'snapshot-node-name', 'format', 'mode'],
 };
 
 function checkData(type: string, data: unknown): void {
   if (type === 'abort' && data === undefined) return;
   const object = requireObject(data, 'data');
   for (const key of REQUIRED[type] ?? []) requireString(object, key);
+  for (const key of OPTIONAL_STRINGS[type] ?? []) {
+    if (object[key] !== undefined) requireString(object, key);
+  }
+  if (type === 'blockdev-snapshot-sync') {
+    const mode = object['mode'];
+    if (mode !== undefined && mode !== 'absolute-paths' && mode !== 'existing') {
+      throw new BlockError('invalid-argument', `Parameter 'mode' does not accept value '${String(mode)}'`);
+    }
+  }
   if (type === 'block-dirty-bitmap-merge') {
     const bitmaps = object['bitmaps'];
     if (bitmaps === undefined) throw new BlockError('invalid-argument', "Parameter 'bitmaps' is missing");
@@ -141,6 +159,18 @@ function buildAction(graph: BlockGraph, spec: TransactionActionSpec, grouped: bo
       };
     case 'blockdev-snapshot': {
       const action = new SnapshotAction(graph, spec.data);
+      return {
+        prepare: async () => {
+          refuseGrouped();
+          await action.prepare();
+        },
+        commit: () => action.commit(),
+        abort: () => action.abort(),
+        clean: () => action.clean(),
+      };
+    }
+    case 'blockdev-snapshot-sync': {
+      const action = new SnapshotSyncAction(graph, spec.data);
       return {
         prepare: async () => {
           refuseGrouped();
