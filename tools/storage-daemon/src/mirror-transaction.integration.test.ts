@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { isQmpError, type JsonObject } from '@strata/qmp-protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openImage } from '@strata/image-format';
+import { BLOCK, blockPattern, GuestWriter } from './demo/guest-writer.js';
 import {
   createImage,
   type DaemonSession,
@@ -124,5 +126,91 @@ describe('strata-storage-daemon: snapshot and mirror in one transaction (Strata 
         )
       ).class,
     ).toBe('GenericError');
+  });
+
+  it('creates the overlay with blockdev-snapshot-sync and mirrors it in the same transaction while a guest writes', async () => {
+    const base = join(dir, 'base.qcow2');
+    const copy = join(dir, 'dest-base.qcow2');
+    const target = join(dir, 'dest-overlay.qcow2');
+    const nbd = join(dir, 'guest.nbd');
+    await createImage(base, String(SIZE));
+    await writePattern(base, 0x11, 0, 4 * MiB);
+    // The destination's base is filled by a backup job once the guest's old layer is read-only.
+    await createImage(copy, String(SIZE));
+    await createImage(target, '', copy);
+    daemon = await startDaemon('strata-storage-daemon', dir, [
+      '--blockdev',
+      `driver=qcow2,node-name=disk,file.driver=file,file.filename=${base}`,
+      '--nbd-server',
+      `addr.type=unix,addr.path=${nbd}`,
+      '--export',
+      'type=nbd,id=guest,node-name=disk,name=vda,writable=on',
+    ]);
+    const { client } = daemon;
+    for (const [name, path] of [
+      ['dst', target],
+      ['dst-base', copy],
+    ] as const) {
+      await client.executeRaw('blockdev-add', {
+        driver: 'qcow2',
+        'node-name': name,
+        file: { driver: 'file', filename: path },
+        backing: null,
+      });
+    }
+    const blocks = SIZE / BLOCK;
+    const initial = new Map<number, number>();
+    const writer = await GuestWriter.connect(nbd, 'vda', blocks, initial);
+    writer.start();
+    await writer.waitForWrites(20);
+    const listener = client.listen({ names: ['BLOCK_JOB_READY', 'BLOCK_JOB_COMPLETED'] });
+    await client.executeRaw('transaction', {
+      actions: [
+        {
+          type: 'blockdev-snapshot-sync',
+          data: {
+            'node-name': 'disk',
+            'snapshot-file': join(dir, 'snap.qcow2'),
+            'snapshot-node-name': 'snap',
+          },
+        },
+        { type: 'blockdev-mirror', data: { 'job-id': 'm', device: 'snap', target: 'dst', sync: 'top' } },
+      ],
+    });
+    await client.executeRaw('blockdev-backup', {
+      'job-id': 'b',
+      device: 'disk',
+      target: 'dst-base',
+      sync: 'full',
+    });
+    const done = (id: string) => (e: { event: string; data?: unknown }) =>
+      e.event === 'BLOCK_JOB_COMPLETED' && (e.data as JsonObject)['device'] === id;
+    const backup = await listener.next(done('b'), 60_000);
+    expect((backup.data as JsonObject)['error']).toBeUndefined();
+    await listener.next((e) => e.event === 'BLOCK_JOB_READY', 60_000);
+    await client.executeRaw('job-complete', { id: 'm' });
+    const completed = await listener.next(done('m'), 60_000);
+    expect((completed.data as JsonObject)['error']).toBeUndefined();
+    await writer.waitForWrites(20);
+    await writer.stop();
+    expect((await daemon.quit()).code).toBe(0);
+    // Every block: the guest's last acknowledged write, else base's 0x11, else zeroes.
+    const image = await openImage(target, { format: 'qcow2', readOnly: true });
+    const differing: number[] = [];
+    const buf = new Uint8Array(BLOCK);
+    try {
+      for (let block = 0; block < blocks; block++) {
+        await image.read(buf, block * BLOCK);
+        const seq = writer.acknowledged.get(block);
+        const expected =
+          seq !== undefined
+            ? blockPattern(seq, block)
+            : new Uint8Array(BLOCK).fill(block * BLOCK < 4 * MiB ? 0x11 : 0);
+        if (Buffer.compare(buf, expected) !== 0) differing.push(block);
+      }
+    } finally {
+      await image.close();
+    }
+    expect(differing).toEqual([]);
   });
 });
