@@ -7,6 +7,7 @@ import { CommitJob, type CommitJobOptions } from './commit-job.js';
 import { defaultJobId } from './blockdev-mirror.js';
 import type { JobManager } from './job-manager.js';
 import { MirrorJob, type MirrorJobOptions } from './mirror-job.js';
+import { applySpeedCheck, initialSpeed } from './speed.js';
 
 /** Arguments of `block-commit` (QAPI names; `top`/`base` are the deprecated file-name forms). */
 export interface BlockCommitArgs {
@@ -79,9 +80,6 @@ export async function blockCommit(
   if (!device) {
     throw new BlockError('not-found', `Device '${args.device}' not found`, { qmpClass: 'DeviceNotFound' });
   }
-  if (args.speed !== undefined && (!Number.isSafeInteger(args.speed) || args.speed < 0)) {
-    throw new BlockError('invalid-argument', "Parameter 'speed' expects a non-negative value");
-  }
   const active = unfiltered(device);
   const wholeChain = [active, ...chainBelow(active)];
   const top = pick(graph, wholeChain, args['top-node'], args.top, 'top') ?? active;
@@ -105,7 +103,7 @@ export async function blockCommit(
   const common = {
     graph,
     id,
-    speed: args.speed ?? 0,
+    speed: initialSpeed(args.speed),
     autoFinalize: args['auto-finalize'] ?? true,
     autoDismiss: args['auto-dismiss'] ?? true,
   };
@@ -124,20 +122,25 @@ export async function blockCommit(
       onTargetError: args['on-error'] ?? 'report',
     };
     if (args['filter-node-name'] !== undefined) options.filterNodeName = args['filter-node-name'];
-    return start(jobs, new MirrorJob(options));
+    return start(jobs, new MirrorJob(options), args.speed);
   }
   const options: CommitJobOptions = { ...common, top, base, onError: args['on-error'] ?? 'report' };
   if (args['backing-file'] !== undefined) options.backingFile = args['backing-file'];
   if (args['filter-node-name'] !== undefined) options.filterNodeName = args['filter-node-name'];
-  return start(jobs, new CommitJob(options));
+  return start(jobs, new CommitJob(options), args.speed);
 }
 
-async function start<T extends CommitJob | MirrorJob>(jobs: JobManager, job: T): Promise<T> {
+async function start<T extends CommitJob | MirrorJob>(
+  jobs: JobManager,
+  job: T,
+  speed: number | undefined,
+): Promise<T> {
   jobs.create(job);
   try {
+    applySpeedCheck(speed);
     await job.setUp();
   } catch (error) {
-    await job.cancel(true);
+    await job.earlyFail();
     throw error;
   }
   job.start();

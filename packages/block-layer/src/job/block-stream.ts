@@ -3,6 +3,7 @@ import type { BlockGraph } from '../graph/graph.js';
 import type { BlockNode } from '../graph/node.js';
 import type { OnErrorPolicy } from './block-job.js';
 import type { JobManager } from './job-manager.js';
+import { applySpeedCheck, initialSpeed } from './speed.js';
 import { StreamJob } from './stream-job.js';
 
 /** Arguments of `block-stream` (the node-name forms). */
@@ -44,9 +45,6 @@ export async function blockStream(
   if (args['backing-file'] !== undefined && !base) {
     throw new BlockError('invalid-argument', 'backing file specified, but streaming the entire chain');
   }
-  if (args.speed !== undefined && (!Number.isSafeInteger(args.speed) || args.speed < 0)) {
-    throw new BlockError('invalid-argument', "Parameter 'speed' expects a non-negative value");
-  }
   const blocker = device.blockers.values().next();
   if (!blocker.done) throw new BlockError('busy', `Node '${device.name}' is busy: ${blocker.value}`);
   // Without a job id QEMU uses the device name of a backend; nodes added by blockdev-add have none.
@@ -57,7 +55,7 @@ export async function blockStream(
     id,
     device,
     base,
-    speed: args.speed ?? 0,
+    speed: initialSpeed(args.speed),
     onError: args['on-error'] ?? 'report',
     autoFinalize: args['auto-finalize'] ?? true,
     autoDismiss: args['auto-dismiss'] ?? true,
@@ -65,9 +63,10 @@ export async function blockStream(
   if (args['backing-file'] !== undefined) options.backingFile = args['backing-file'];
   const job = jobs.create(new StreamJob(options));
   try {
+    applySpeedCheck(args.speed);
     await job.setUp();
   } catch (error) {
-    await job.cancel(true);
+    await job.earlyFail();
     throw error;
   }
   job.start();

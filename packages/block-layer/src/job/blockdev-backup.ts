@@ -8,6 +8,7 @@ import type { OnErrorPolicy } from './block-job.js';
 import { defaultJobId } from './blockdev-mirror.js';
 import type { JobManager } from './job-manager.js';
 import type { JobTxn } from './job-txn.js';
+import { applySpeedCheck, initialSpeed } from './speed.js';
 
 /** Arguments of `blockdev-backup` (QAPI names). */
 export interface BlockdevBackupArgs {
@@ -95,9 +96,6 @@ export class BackupStart {
     const source = graph.require(args.device);
     const target = graph.require(args.target);
     if (source === target) throw new BlockError('invalid-argument', 'Source and target cannot be the same');
-    if (args.speed !== undefined && (!Number.isSafeInteger(args.speed) || args.speed < 0)) {
-      throw new BlockError('invalid-argument', "Parameter 'speed' expects a non-negative value");
-    }
     const known = ['full', 'top', 'none', 'incremental', 'bitmap'];
     if (!known.includes(args.sync)) {
       throw new BlockError(
@@ -124,7 +122,7 @@ export class BackupStart {
       source,
       target,
       sync: args.sync,
-      speed: args.speed ?? 0,
+      speed: initialSpeed(args.speed),
       onSourceError: args['on-source-error'] ?? 'report',
       onTargetError: args['on-target-error'] ?? 'report',
       autoFinalize: args['auto-finalize'] ?? true,
@@ -136,8 +134,15 @@ export class BackupStart {
     if (args['filter-node-name'] !== undefined) options.filterNodeName = args['filter-node-name'];
     if (this.txn) options.txn = this.txn;
     const job = this.jobs.create(new BackupJob(options));
+    try {
+      applySpeedCheck(args.speed);
+      await job.setUp();
+    } catch (error) {
+      // As QEMU's backup_job_create: the job ends here (created → null); abort finds no job.
+      await job.earlyFail();
+      throw error;
+    }
     this.job = job;
-    await job.setUp();
     // Attached inside a drained section: the job starts paused until the section ends.
     job.pause();
   }

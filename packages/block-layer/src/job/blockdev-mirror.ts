@@ -5,6 +5,7 @@ import type { BlockNode } from '../graph/node.js';
 import type { OnErrorPolicy } from './block-job.js';
 import type { JobManager } from './job-manager.js';
 import type { JobTxn } from './job-txn.js';
+import { applySpeedCheck, initialSpeed } from './speed.js';
 import { type MirrorCopyMode, MirrorJob, type MirrorJobOptions, type MirrorSync } from './mirror-job.js';
 
 /** Arguments of `blockdev-mirror` (QAPI names). */
@@ -55,12 +56,6 @@ export function isRootNode(node: BlockNode): boolean {
   return !node.parents.some((edge) => edge.parent.kind === 'node');
 }
 
-function checkSpeed(speed: number | undefined): void {
-  if (speed !== undefined && (!Number.isSafeInteger(speed) || speed < 0)) {
-    throw new BlockError('invalid-argument', "Parameter 'speed' expects a non-negative value");
-  }
-}
-
 /**
  * `blockdev-mirror`: validates with QEMU's messages, creates the job (`created`), inserts
  * the `mirror_top` filter and starts it (`running`). A failed set-up ends the job at once
@@ -99,7 +94,6 @@ export async function prepareMirror(
   if (source === target) {
     throw new BlockError('invalid-argument', `Can't mirror node into itself`);
   }
-  checkSpeed(args.speed);
   if (args.granularity !== undefined) checkGranularity(args.granularity);
   if (args['buf-size'] !== undefined && (!Number.isSafeInteger(args['buf-size']) || args['buf-size'] < 0)) {
     throw new BlockError('invalid-argument', "Invalid parameter 'buf-size'");
@@ -125,7 +119,7 @@ export async function prepareMirror(
     target,
     sync: args.sync,
     granularity: args.granularity ?? defaultGranularity(target),
-    speed: args.speed ?? 0,
+    speed: initialSpeed(args.speed),
     copyMode: args['copy-mode'] ?? 'background',
     onSourceError: args['on-source-error'] ?? 'report',
     onTargetError: args['on-target-error'] ?? 'report',
@@ -138,9 +132,10 @@ export async function prepareMirror(
   const job = jobs.create(new MirrorJob(options));
   if (replaces) job.setReplaces(replaces);
   try {
+    applySpeedCheck(args.speed);
     await job.setUp();
   } catch (error) {
-    await job.cancel(true);
+    await job.earlyFail();
     throw error;
   }
   return job;

@@ -2,6 +2,7 @@ import { BlockError } from '../errors.js';
 import type { JobEvent } from './job-events.js';
 import { JobTxn } from './job-txn.js';
 import { canTransition, isCompletedStatus, type JobStatus, type JobVerb, verbAllowed } from './job-status.js';
+import { LongTimer } from './long-timer.js';
 
 /** Job types as QMP names them. */
 export type JobType =
@@ -85,7 +86,7 @@ export abstract class Job {
    * and the next yield returns at once instead of missing it.
    */
   private enterPending = false;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timer: LongTimer | null = null;
   private host: JobHost | null = null;
   private readonly statusWaiters: Array<() => void> = [];
 
@@ -252,12 +253,12 @@ export abstract class Job {
     return new Promise<void>((resolve) => {
       this.wake = () => {
         this.wake = null;
-        if (this.timer) clearTimeout(this.timer);
+        this.timer?.cancel();
         this.timer = null;
         this.busy = true;
         resolve();
       };
-      if (ms >= 0) this.timer = setTimeout(() => this.wake?.(), ms);
+      if (ms >= 0) this.timer = new LongTimer(() => this.wake?.(), ms);
     });
   }
 
@@ -330,6 +331,27 @@ export abstract class Job {
   /** `job-dismiss`: forgets a concluded job. */
   dismiss(): void {
     this.checkVerb('dismiss');
+    this.doDismiss();
+  }
+
+  /**
+   * Ends a job whose start failed after it was created (QEMU's job_early_fail, used for a
+   * refused speed or a set-up error): its undo hooks run and the only event left is
+   * `created → null`. A job that already started is cancelled instead.
+   */
+  async earlyFail(): Promise<void> {
+    if (this.started || this.status !== 'created') {
+      await this.cancel(true);
+      return;
+    }
+    this.cancelled = true;
+    this.forceCancel = true;
+    try {
+      await this.abort();
+    } finally {
+      await this.clean();
+    }
+    await this.releaseResources();
     this.doDismiss();
   }
 
