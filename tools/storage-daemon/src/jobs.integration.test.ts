@@ -5,7 +5,6 @@ import {
   checkImage,
   createImage,
   DAEMONS,
-  type DaemonKind,
   type DaemonSession,
   imageInfo,
   readsPattern,
@@ -62,13 +61,6 @@ async function addTop(client: QmpClient, top: string): Promise<void> {
     file: { driver: 'file', filename: top },
   });
 }
-
-/**
- * A scenario where strata-storage-daemon is known to differ from QEMU: it runs with the same
- * assertions and is expected to fail for strata until the block layer is fixed (vitest then
- * reports the unexpected pass, so the marker cannot outlive the fix).
- */
-const divergesInStrata = (kind: DaemonKind) => (kind === 'strata-storage-daemon' ? it.fails : it);
 
 describe.each(DAEMONS)('%s: jobs', (kind) => {
   let dir: string;
@@ -138,9 +130,7 @@ describe.each(DAEMONS)('%s: jobs', (kind) => {
     expect(await client.executeRaw('query-jobs')).toEqual([]);
   });
 
-  // Known divergence: @strata/block-layer's blockStream checks the speed before it creates
-  // the job, so strata answers the same error without the created → null events.
-  divergesInStrata(kind)('creates the job before refusing a negative speed, as QEMU does', async () => {
+  it('creates the job before refusing a negative speed, as QEMU does', async () => {
     const { top } = await makeChain(dir);
     daemon = await startDaemon(kind, dir);
     const { client } = daemon;

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createQcow2, openImage } from '@strata/image-format';
-import { type JsonObject, QmpClient } from '@strata/qmp-protocol';
+import type { JsonObject, QmpClient } from '@strata/qmp-protocol';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BLOCK, blockPattern, GuestWriter } from './demo/guest-writer.js';
+import { connectMonitor } from './demo/monitor-connection.js';
 import { scratch } from './test-support/daemons.js';
 
 const run = promisify(execFile);
@@ -137,7 +138,7 @@ async function startDaemon(prefix: string[], dir: string, name: string): Promise
     await new Promise((r) => setTimeout(r, 20));
   }
   // The monitor is a unix socket in the shared file system, so the test drives both hosts.
-  const client = await QmpClient.connect({ path: socket }, { commandTimeoutMs: 60_000 });
+  const client = await connectMonitor(socket, { commandTimeoutMs: 60_000 });
   return {
     client,
     process: child,

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createQcow2, openImage } from '@strata/image-format';
-import { type JsonObject, QmpClient, type QmpEventListener } from '@strata/qmp-protocol';
+import type { JsonObject, QmpClient, QmpEventListener } from '@strata/qmp-protocol';
 import { BLOCK, blockPattern, GuestWriter } from './guest-writer.js';
+import { connectMonitor } from './monitor-connection.js';
 import { ProgressBoard } from './progress.js';
 
 const MiB = 1024 * 1024;
@@ -161,7 +162,7 @@ export async function runLiveMigration(out: NodeJS.WriteStream = process.stdout)
     );
     await waitForFile(qmp, daemon);
     await waitForFile(nbd, daemon);
-    client = await QmpClient.connect({ path: qmp }, { commandTimeoutMs: 60_000 });
+    client = await connectMonitor(qmp, { commandTimeoutMs: 60_000 });
     say('strata-storage-daemon serves the disk as NBD export "vda"; the guest starts writing.');
 
     const writer = await GuestWriter.connect(nbd, 'vda', BLOCKS, model);

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { QmpClient } from '@strata/qmp-protocol';
+import type { QmpClient } from '@strata/qmp-protocol';
+import { connectMonitor } from '../demo/monitor-connection.js';
 
 const run = promisify(execFile);
 
@@ -123,7 +124,7 @@ export async function startDaemon(
     if (i > 500) throw new Error(`${kind} did not create its monitor socket: ${stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  const client = await QmpClient.connect({ path: socket }, { commandTimeoutMs: 60_000, negotiate });
+  const client = await connectMonitor(socket, { commandTimeoutMs: 60_000, negotiate });
   return {
     kind,
     client,
