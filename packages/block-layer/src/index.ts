@@ -212,6 +212,10 @@ export {
 export { BackupStart, type BlockdevBackupArgs, blockdevBackup } from './job/blockdev-backup.js';
 /** `drive-backup`: a backup onto an image it creates (or opens). */
 export { type DriveBackupArgs, DriveBackupStart, driveBackup } from './job/drive-backup.js';
+/** `drive-mirror`: a mirror onto an image it creates (or opens), closed with the job. */
+export { type DriveMirrorArgs, driveMirror } from './job/drive-mirror.js';
+/** Creating or opening a job's target image by file name as an implicit node. */
+export { type ImageTargetOptions, openImageTarget } from './job/image-target.js';
 /** `blockdev-create` as a job. */
 export {
   BlockdevCreateJob,
