@@ -30,6 +30,7 @@ export class GuestWriter {
   private seq: number;
   private running: Promise<void> | null = null;
   private stopping = false;
+  private failure: Error | null = null;
 
   constructor(
     private readonly client: NbdClient,
@@ -54,13 +55,17 @@ export class GuestWriter {
   }
 
   start(): void {
-    this.running ??= this.loop();
+    // A failed write ends the loop; the failure is reported by the next wait or stop.
+    this.running ??= this.loop().catch((error: unknown) => {
+      this.failure = error instanceof Error ? error : new Error(String(error));
+    });
   }
 
   /** Resolves once `count` more writes have been acknowledged. */
   async waitForWrites(count: number): Promise<void> {
     const target = this.writes + count;
     while (this.writes < target) {
+      if (this.failure) throw this.failure;
       if (!this.running) throw new Error('the guest writer is not running');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -70,6 +75,10 @@ export class GuestWriter {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.running;
+    if (this.failure) {
+      await this.client.close().catch(() => undefined);
+      throw this.failure;
+    }
     await this.client.flush();
     await this.client.close();
   }

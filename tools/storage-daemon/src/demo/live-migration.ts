@@ -8,6 +8,7 @@ import type { JsonObject, QmpClient, QmpEventListener } from '@strata/qmp-protoc
 import { BLOCK, blockPattern, GuestWriter } from './guest-writer.js';
 import { connectMonitor } from './monitor-connection.js';
 import { ProgressBoard } from './progress.js';
+import { verifyChain } from './verify.js';
 
 const MiB = 1024 * 1024;
 const DISK_SIZE = 32 * MiB;
@@ -102,25 +103,6 @@ async function showJobs(
     board.render();
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-/** Reads the destination chain with image-format and compares every block with the model. */
-async function verify(top: string, model: ReadonlyMap<number, number>): Promise<number[]> {
-  const image = await openImage(top, { format: 'qcow2', readOnly: true });
-  const mismatches: number[] = [];
-  const buf = new Uint8Array(BLOCK);
-  const zero = new Uint8Array(BLOCK);
-  try {
-    for (let block = 0; block < BLOCKS; block++) {
-      await image.read(buf, block * BLOCK);
-      const seq = model.get(block);
-      const expected = seq === undefined ? zero : blockPattern(seq, block);
-      if (Buffer.compare(buf, expected) !== 0) mismatches.push(block);
-    }
-  } finally {
-    await image.close();
-  }
-  return mismatches;
 }
 
 /**
@@ -239,7 +221,7 @@ export async function runLiveMigration(out: NodeJS.WriteStream = process.stdout)
     await client.close();
     client = undefined;
 
-    const mismatches = await verify(join(dest, 'snap.qcow2'), writer.acknowledged);
+    const mismatches = await verifyChain(join(dest, 'snap.qcow2'), BLOCKS, writer.acknowledged);
     return {
       guestBytes: writer.bytesWritten,
       guestWrites: writer.writes,
