@@ -42,6 +42,9 @@ export async function driveMirror(
     mode: args.mode ?? 'absolute-paths',
     size: source.length,
     backing,
+    // The source must stay a root node for the mirror: QEMU links it under the target only
+    // at completion, so here the source is only named in the target's header.
+    headerOnly: sync === 'none',
   };
   if (args['node-name'] !== undefined) targetOptions.nodeName = args['node-name'];
   const target = await openImageTarget(graph, targetOptions);

@@ -16,6 +16,8 @@ export interface ImageTargetOptions {
   size: number;
   /** Recorded as the created image's backing file, and linked as the node's backing. */
   backing: BlockNode | null;
+  /** Record `backing` in the created image only, without linking it (the node keeps no backing). */
+  headerOnly?: boolean;
   nodeName?: string;
 }
 
@@ -45,7 +47,13 @@ export async function openImageTarget(graph: BlockGraph, options: ImageTargetOpt
   try {
     return format === 'raw'
       ? addRawNode(graph, { file, monitorOwned: false, ...named })
-      : await addQcow2Node(graph, { file, backing, opener: qcow2Opener, monitorOwned: false, ...named });
+      : await addQcow2Node(graph, {
+          file,
+          backing: options.headerOnly ? null : backing,
+          opener: qcow2Opener,
+          monitorOwned: false,
+          ...named,
+        });
   } catch (error) {
     await graph.dropIfUnused(file);
     throw error;

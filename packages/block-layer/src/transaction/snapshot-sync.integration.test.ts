@@ -1,83 +1,16 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { BlockBackend } from '../backend/block-backend.js';
 import { BlockGraph } from '../graph/graph.js';
 import { blockdevAdd } from '../graph/blockdev-add.js';
-import { spawnPeer, waitFor } from '../nbd/test-support/peers.js';
 import { qemu } from '../test-support/qemu-tools.js';
+import { qsdSession } from '../test-support/qsd-session.js';
 import { qmpTransaction } from './qmp-transaction.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-snapsync-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A minimal QMP session with qemu-storage-daemon: one command at a time, events skipped. */
-async function qsdSession(base: string, exported: boolean) {
-  const socketPath = join(dir, `qmp-${Math.random().toString(36).slice(2)}.sock`);
-  // An export is a user of the node, as a guest device would be.
-  const user = exported
-    ? [
-        '--nbd-server',
-        `addr.type=unix,addr.path=${socketPath}.nbd`,
-        '--export',
-        'type=nbd,id=exp,node-name=disk,writable=on',
-      ]
-    : [];
-  // qemu-storage-daemon takes its options in order: the export comes after the node.
-  const daemon = await spawnPeer('qemu-storage-daemon', [
-    '--blockdev',
-    `driver=file,node-name=disk-file,filename=${base}`,
-    '--blockdev',
-    'driver=qcow2,node-name=disk,file=disk-file',
-    ...user,
-    '--chardev',
-    `socket,id=mon,path=${socketPath},server=on,wait=off`,
-    '--monitor',
-    'chardev=mon',
-  ]);
-  let socket: Socket | null = null;
-  await waitFor(
-    () =>
-      new Promise<void>((resolve, reject) => {
-        const s = connect(socketPath);
-        s.once('connect', () => {
-          socket = s;
-          resolve();
-        });
-        s.once('error', reject);
-      }),
-  );
-  const conn = socket as unknown as Socket;
-  let buffered = '';
-  const waiting: Array<(line: Record<string, unknown>) => void> = [];
-  conn.on('data', (chunk) => {
-    buffered += chunk.toString();
-    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-      const message = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
-      buffered = buffered.slice(nl + 1);
-      if ('return' in message || 'error' in message) waiting.shift()?.(message);
-    }
-  });
-  const execute = (command: string, args?: unknown) =>
-    new Promise<Record<string, unknown>>((resolve) => {
-      waiting.push(resolve);
-      conn.write(
-        `${JSON.stringify(args === undefined ? { execute: command } : { execute: command, arguments: args })}\n`,
-      );
-    });
-  await execute('qmp_capabilities');
-  return {
-    execute,
-    async quit() {
-      const gone = new Promise((r) => daemon.once('exit', r));
-      await execute('quit');
-      conn.destroy();
-      await gone;
-    },
-  };
-}
 
 async function infoOf(path: string) {
   const info = JSON.parse(await qemu('qemu-img', ['info', '--output=json', path])) as Record<string, unknown>;
@@ -111,7 +44,16 @@ async function both(
     let error: string | null = null;
     let nodes: string[];
     if (side === 'qemu') {
-      const qsd = await qsdSession(base, used);
+      const qsd = await qsdSession(
+        dir,
+        [
+          '--blockdev',
+          `driver=file,node-name=disk-file,filename=${base}`,
+          '--blockdev',
+          'driver=qcow2,node-name=disk,file=disk-file',
+        ],
+        used ? 'disk' : null,
+      );
       const reply = await qsd.execute('transaction', { actions: actions(overlay) });
       error = reply['error'] ? (reply['error'] as { desc: string }).desc : null;
       const listed = (await qsd.execute('query-named-block-nodes'))['return'] as Array<{
@@ -139,6 +81,7 @@ async function both(
         .map((n) => n.name)
         .filter((n) => !n.startsWith('#'))
         .sort();
+      user?.detach();
       await graph.closeAll();
     }
     const file = existsSync(overlay) ? await infoOf(overlay) : null;
