@@ -11,6 +11,7 @@ import { blockStream } from './block-stream.js';
 import { blockdevBackup } from './blockdev-backup.js';
 import { blockdevMirror } from './blockdev-mirror.js';
 import { driveBackup } from './drive-backup.js';
+import { driveMirror } from './drive-mirror.js';
 import { JobManager } from './job-manager.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-negative-speed-'));
@@ -58,6 +59,17 @@ const STARTERS: Array<[string, (graph: BlockGraph, jobs: JobManager) => Promise<
         'job-id': 'db',
         device: 'top',
         target: join(dir, 'db.qcow2'),
+        sync: 'full',
+        speed: -1,
+      }),
+  ],
+  [
+    'dm',
+    (graph, jobs) =>
+      driveMirror(graph, jobs, {
+        'job-id': 'dm',
+        device: 'top',
+        target: join(dir, 'dm.qcow2'),
         sync: 'full',
         speed: -1,
       }),
