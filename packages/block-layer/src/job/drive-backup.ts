@@ -1,11 +1,9 @@
-import { createQcow2, createRaw, HostFile } from '@strata/image-format';
-import { qcow2Opener } from '../drivers/qcow2-node.js';
 import { BlockError } from '../errors.js';
 import type { BlockGraph } from '../graph/graph.js';
 import type { BlockNode } from '../graph/node.js';
-import { addFileNode, addQcow2Node, addRawNode } from '../graph/open.js';
 import type { BackupJob } from './backup-job.js';
 import { BackupStart, type BlockdevBackupArgs } from './blockdev-backup.js';
+import { openImageTarget } from './image-target.js';
 import type { JobManager } from './job-manager.js';
 import type { JobTxn } from './job-txn.js';
 
@@ -50,27 +48,13 @@ export class DriveBackupStart {
     const mode = args.mode ?? 'absolute-paths';
     const sync = args.sync === 'top' && !source.backing ? 'full' : args.sync;
     const backing = sync === 'none' ? source : sync === 'top' ? source.backing : null;
-    if (mode === 'absolute-paths') {
-      if (format === 'raw') await createRaw(args.target, { size: source.length });
-      else {
-        const options: Parameters<typeof createQcow2>[1] = { size: source.length };
-        if (backing) {
-          options.backingFile = backing.filename;
-          options.backingFormat = backing.driver === 'raw' ? 'raw' : 'qcow2';
-        }
-        await createQcow2(args.target, options);
-      }
-    }
-    const file = await addFileNode(graph, { file: await HostFile.open(args.target), monitorOwned: false });
-    try {
-      this.target =
-        format === 'raw'
-          ? addRawNode(graph, { file, monitorOwned: false })
-          : await addQcow2Node(graph, { file, backing, opener: qcow2Opener, monitorOwned: false });
-    } catch (error) {
-      await graph.dropIfUnused(file);
-      throw error;
-    }
+    this.target = await openImageTarget(graph, {
+      path: args.target,
+      format,
+      mode,
+      size: source.length,
+      backing,
+    });
     const backupArgs: BlockdevBackupArgs = { ...args, target: this.target.name };
     delete (backupArgs as { format?: unknown }).format;
     delete (backupArgs as { mode?: unknown }).mode;
