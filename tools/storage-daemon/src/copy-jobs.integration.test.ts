@@ -369,4 +369,67 @@ describe.each(DAEMONS)('%s: commit, mirror and backup', (kind) => {
     expect(await readsPattern(incremental, 0, 0, 3 * MiB)).toBe(true);
     await allClean([image, full, incremental]);
   });
+  it('drive-mirror creates its target by file name and pivots onto it; drive-backup copies to a new file', async () => {
+    const { base, mid, top } = await makeChain(dir);
+    const mirrored = join(dir, 'mirrored.qcow2');
+    const backup = join(dir, 'backup.qcow2');
+    daemon = await startDaemon(kind, dir);
+    const { client } = daemon;
+    await add(client, 'top', top);
+    const listener = client.listen();
+    await client.executeRaw('drive-mirror', {
+      'job-id': 'dm',
+      device: 'top',
+      target: mirrored,
+      sync: 'top',
+      format: 'qcow2',
+    });
+    const ready = await eventsUntil(listener, (e) => e === 'BLOCK_JOB_READY');
+    expect(statuses(ready)).toEqual(['created', 'running', 'ready']);
+    expect(eventData(ready, 'BLOCK_JOB_READY')).toEqual({
+      device: 'dm',
+      len: MiB,
+      offset: MiB,
+      speed: 0,
+      type: 'mirror',
+    });
+    await client.executeRaw('job-complete', { id: 'dm' });
+    const done = await eventsUntil(listener, untilStatus('null'));
+    expect(statuses(done)).toEqual(['waiting', 'pending', 'concluded', 'null']);
+    expect(eventData(done, 'BLOCK_JOB_COMPLETED')).toMatchObject({ device: 'dm', type: 'mirror' });
+
+    await client.executeRaw('drive-backup', {
+      'job-id': 'db',
+      device: 'top',
+      target: backup,
+      sync: 'full',
+      format: 'qcow2',
+    });
+    const backedUp = await eventsUntil(listener, untilStatus('null'));
+    expect(eventData(backedUp, 'BLOCK_JOB_COMPLETED')).toEqual({
+      device: 'db',
+      len: SIZE,
+      offset: SIZE,
+      speed: 0,
+      type: 'backup',
+    });
+    await daemon.quit();
+
+    // sync=top: the new image holds only top's data and names top's backing as its own.
+    await expect(imageInfo(mirrored)).resolves.toMatchObject({
+      'backing-filename': mid,
+      'backing-filename-format': 'qcow2',
+    });
+    expect(await readsPattern(mirrored, 0x33, 2 * MiB, MiB)).toBe(true);
+    expect(await readsPattern(mirrored, 0x22, MiB, MiB)).toBe(true);
+    expect(await readsPattern(mirrored, 0x11, 0, MiB)).toBe(true);
+    // The full backup is a standalone copy of the whole chain.
+    const info = await imageInfo(backup);
+    expect(info['backing-filename']).toBeUndefined();
+    expect(await readsPattern(backup, 0x11, 0, MiB)).toBe(true);
+    expect(await readsPattern(backup, 0x22, MiB, MiB)).toBe(true);
+    expect(await readsPattern(backup, 0x33, 2 * MiB, MiB)).toBe(true);
+    expect(await readsPattern(backup, 0, 3 * MiB, MiB)).toBe(true);
+    await allClean([base, mid, top, mirrored, backup]);
+  });
 });
