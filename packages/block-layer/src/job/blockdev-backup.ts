@@ -173,7 +173,20 @@ export async function blockdevBackup(
   jobs: JobManager,
   args: BlockdevBackupArgs,
 ): Promise<BackupJob> {
-  const start = new BackupStart(graph, jobs, args);
+  return runAlone(new BackupStart(graph, jobs, args));
+}
+
+/** The steps of a backup start, as a transaction action registers them. */
+interface BackupStartSteps {
+  readonly job: BackupJob | null;
+  prepare(): Promise<void>;
+  commit(): void;
+  abort(): Promise<void>;
+  clean(): void;
+}
+
+/** Runs one backup start as a transaction of its own: prepare, then commit or abort, clean last. */
+export async function runAlone(start: BackupStartSteps): Promise<BackupJob> {
   try {
     await start.prepare();
   } catch (error) {

@@ -2,7 +2,7 @@ import { BlockError } from '../errors.js';
 import type { BlockGraph } from '../graph/graph.js';
 import type { BlockNode } from '../graph/node.js';
 import type { BackupJob } from './backup-job.js';
-import { BackupStart, type BlockdevBackupArgs } from './blockdev-backup.js';
+import { BackupStart, type BlockdevBackupArgs, runAlone } from './blockdev-backup.js';
 import { openImageTarget } from './image-target.js';
 import type { JobManager } from './job-manager.js';
 import type { JobTxn } from './job-txn.js';
@@ -90,16 +90,5 @@ export async function driveBackup(
   jobs: JobManager,
   args: DriveBackupArgs,
 ): Promise<BackupJob> {
-  const start = new DriveBackupStart(graph, jobs, args);
-  try {
-    await start.prepare();
-  } catch (error) {
-    await start.abort();
-    start.clean();
-    throw error;
-  }
-  start.commit();
-  const job = start.job!;
-  start.clean();
-  return job;
+  return runAlone(new DriveBackupStart(graph, jobs, args));
 }
