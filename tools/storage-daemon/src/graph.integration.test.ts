@@ -193,6 +193,67 @@ describe.each(DAEMONS)('%s: negotiation, graph, snapshots, transactions', (kind)
     expect(await checkImage(image)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
   });
 
+  it('reopens a node onto another backing node, detaches it, and refuses a missing backing or a cycle', async () => {
+    const base = join(dir, 'base.qcow2');
+    const mid = join(dir, 'mid.qcow2');
+    const other = join(dir, 'other.qcow2');
+    await createImage(base, '4M');
+    await createImage(mid, '4M', base);
+    await createImage(other, '4M');
+    daemon = await startDaemon(kind, dir);
+    const { client } = daemon;
+    const addQcow2 = (name: string, file: string, extra: Record<string, unknown> = {}) =>
+      client.executeRaw('blockdev-add', {
+        driver: 'qcow2',
+        'node-name': name,
+        file: { driver: 'file', filename: file, 'node-name': `f${name}` },
+        ...extra,
+      });
+    await addQcow2('b', base);
+    await addQcow2('o', other);
+    await addQcow2('m', mid, { backing: 'b' });
+    const reopenM = (extra: Record<string, unknown>) =>
+      client.executeRaw('blockdev-reopen', {
+        options: [{ driver: 'qcow2', 'node-name': 'm', file: 'fm', ...extra }],
+      });
+    expect(await errorOf(reopenM({}))).toEqual({ class: 'GenericError', desc: "backing is missing for 'm'" });
+    expect(await errorOf(reopenM({ backing: 'nope' }))).toEqual({
+      class: 'GenericError',
+      desc: "Cannot find device='' nor node-name='nope'",
+    });
+    expect(await errorOf(reopenM({ backing: 'm' }))).toEqual({
+      class: 'GenericError',
+      desc: "Making 'm' a backing child of 'm' would create a cycle",
+    });
+    expect(
+      await errorOf(
+        client.executeRaw('blockdev-reopen', {
+          options: [{ driver: 'qcow2', 'node-name': 'b', file: 'fb', backing: 'm' }],
+        }),
+      ),
+    ).toEqual({ class: 'GenericError', desc: "Making 'm' a backing child of 'b' would create a cycle" });
+    expect(await errorOf(client.executeRaw('blockdev-del', { 'node-name': 'b' }))).toEqual({
+      class: 'GenericError',
+      desc: "Node 'b' is busy: node is used as backing hd of 'm'",
+    });
+    await reopenM({ backing: 'o' });
+    await client.executeRaw('blockdev-del', { 'node-name': 'b' });
+    expect(await errorOf(client.executeRaw('blockdev-del', { 'node-name': 'o' }))).toEqual({
+      class: 'GenericError',
+      desc: "Node 'o' is busy: node is used as backing hd of 'm'",
+    });
+    await reopenM({ backing: null });
+    await client.executeRaw('blockdev-del', { 'node-name': 'o' });
+    // The image still names a backing file, so the option stays mandatory.
+    expect(await errorOf(reopenM({}))).toEqual({ class: 'GenericError', desc: "backing is missing for 'm'" });
+    await reopenM({ backing: null });
+    expect((await nodes(client)).map((n) => n['node-name']).sort()).toEqual(['fm', 'm']);
+    expect((await daemon.quit()).code).toBe(0);
+    for (const image of [base, mid, other]) {
+      expect(await checkImage(image)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+    }
+  });
+
   it('takes an external snapshot onto an overlay opened without backing', async () => {
     const base = join(dir, 'base.qcow2');
     const overlay = join(dir, 'overlay.qcow2');
