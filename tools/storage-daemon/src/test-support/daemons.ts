@@ -111,20 +111,27 @@ export async function startDaemon(
     spawnError =
       error.code === 'ENOENT' ? new Error(`${kind} is not installed: run \`${INSTALL_HINT[kind]}\``) : error;
   });
-  for (let i = 0; ; i++) {
-    if (spawnError) throw spawnError;
-    if (child.exitCode !== null) throw new Error(`${kind} exited at startup: ${stderr}`);
-    if (
-      await stat(socket).then(
-        () => true,
-        () => false,
+  let client: QmpClient;
+  try {
+    for (let i = 0; ; i++) {
+      if (spawnError) throw spawnError;
+      if (child.exitCode !== null) throw new Error(`${kind} exited at startup: ${stderr}`);
+      if (
+        await stat(socket).then(
+          () => true,
+          () => false,
+        )
       )
-    )
-      break;
-    if (i > 500) throw new Error(`${kind} did not create its monitor socket: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
+        break;
+      if (i > 500) throw new Error(`${kind} did not create its monitor socket: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    client = await connectMonitor(socket, { commandTimeoutMs: 60_000, negotiate });
+  } catch (error) {
+    // A daemon that failed to start must not outlive the test that started it.
+    if (child.exitCode === null) child.kill('SIGKILL');
+    throw error;
   }
-  const client = await connectMonitor(socket, { commandTimeoutMs: 60_000, negotiate });
   return {
     kind,
     client,
