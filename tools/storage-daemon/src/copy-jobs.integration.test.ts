@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { isQmpError, type JsonObject, type QmpClient, type QmpEventListener } from '@strata/qmp-protocol';
+import type { JsonObject, QmpClient, QmpEventListener } from '@strata/qmp-protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkImage,
@@ -13,22 +13,13 @@ import {
   tool,
   writePattern,
 } from './test-support/daemons.js';
+import { errorOf } from './test-support/qmp-error.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 4 * MiB;
 const CLEAN = { errors: 0, leaks: 0, corruptions: 0 };
 
 type Seen = [string, unknown][];
-
-async function errorOf(call: Promise<unknown>): Promise<{ class: string; desc: string }> {
-  try {
-    await call;
-  } catch (error) {
-    if (isQmpError(error)) return { class: error.class, desc: error.desc };
-    throw error;
-  }
-  throw new Error('the command succeeded');
-}
 
 async function eventsUntil(
   listener: QmpEventListener,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { isQmpError, type JsonObject, type JsonValue, type QmpClient } from '@strata/qmp-protocol';
+import type { JsonObject, JsonValue, QmpClient } from '@strata/qmp-protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkImage,
@@ -10,18 +10,9 @@ import {
   scratch,
   startDaemon,
 } from './test-support/daemons.js';
+import { errorOf } from './test-support/qmp-error.js';
 
 /** The QMP error a call failed with, as `{ class, desc }`. */
-async function errorOf(call: Promise<unknown>): Promise<{ class: string; desc: string }> {
-  try {
-    await call;
-  } catch (error) {
-    if (isQmpError(error)) return { class: error.class, desc: error.desc };
-    throw error;
-  }
-  throw new Error('the command succeeded');
-}
-
 const nodes = async (client: QmpClient) =>
   (await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[];
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { isQmpError, type JsonObject, type QmpClient, type QmpEventListener } from '@strata/qmp-protocol';
+import type { JsonObject, QmpClient, QmpEventListener } from '@strata/qmp-protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkImage,
@@ -12,20 +12,11 @@ import {
   startDaemon,
   writePattern,
 } from './test-support/daemons.js';
+import { errorOf } from './test-support/qmp-error.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 4 * MiB;
 const CLEAN = { errors: 0, leaks: 0, corruptions: 0 };
-
-async function errorOf(call: Promise<unknown>): Promise<{ class: string; desc: string }> {
-  try {
-    await call;
-  } catch (error) {
-    if (isQmpError(error)) return { class: error.class, desc: error.desc };
-    throw error;
-  }
-  throw new Error('the command succeeded');
-}
 
 /** Events of one job until it reaches `status`, as `[event, status-or-data]` pairs. */
 async function eventsUntil(listener: QmpEventListener, status: string): Promise<[string, unknown][]> {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { isQmpError, type JsonObject } from '@strata/qmp-protocol';
+import type { JsonObject } from '@strata/qmp-protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openImage } from '@strata/image-format';
 import { BLOCK, blockPattern, GuestWriter } from './demo/guest-writer.js';
@@ -12,19 +12,10 @@ import {
   tool,
   writePattern,
 } from './test-support/daemons.js';
+import { errorOf } from './test-support/qmp-error.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 8 * MiB;
-
-async function errorOf(call: Promise<unknown>): Promise<{ class: string; desc: string }> {
-  try {
-    await call;
-  } catch (error) {
-    if (isQmpError(error)) return { class: error.class, desc: error.desc };
-    throw error;
-  }
-  throw new Error('the command succeeded');
-}
 
 // Strata only: `blockdev-mirror` as a transaction action is Strata's extension, and QEMU 7.2's
 // transaction refuses it, so there is no differential peer for these scenarios.

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { isQmpError, type JsonObject, type QmpClient } from '@strata/qmp-protocol';
+import type { JsonObject, QmpClient } from '@strata/qmp-protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkImage,
@@ -12,19 +12,10 @@ import {
   tool,
   writePattern,
 } from './test-support/daemons.js';
+import { errorOf } from './test-support/qmp-error.js';
 
 const MiB = 1024 * 1024;
 const CLEAN = { errors: 0, leaks: 0, corruptions: 0 };
-
-async function errorOf(call: Promise<unknown>): Promise<{ class: string; desc: string }> {
-  try {
-    await call;
-  } catch (error) {
-    if (isQmpError(error)) return { class: error.class, desc: error.desc };
-    throw error;
-  }
-  throw new Error('the command succeeded');
-}
 
 async function bitmapCount(client: QmpClient, node: string, name: string): Promise<unknown> {
   const nodes = (await client.executeRaw('query-named-block-nodes', { flat: true })) as JsonObject[];

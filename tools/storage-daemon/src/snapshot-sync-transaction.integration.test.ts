@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isQmpError, type JsonObject } from '@strata/qmp-protocol';
+import type { JsonObject } from '@strata/qmp-protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createImage,
@@ -12,18 +12,9 @@ import {
   startDaemon,
   writePattern,
 } from './test-support/daemons.js';
+import { errorOf } from './test-support/qmp-error.js';
 
 const MiB = 1024 * 1024;
-
-async function errorOf(call: Promise<unknown>): Promise<{ class: string; desc: string }> {
-  try {
-    await call;
-  } catch (error) {
-    if (isQmpError(error)) return { class: error.class, desc: error.desc };
-    throw error;
-  }
-  throw new Error('the command succeeded');
-}
 
 const exists = (path: string) =>
   access(path).then(
